@@ -1,0 +1,1 @@
+"""Benchmark suites (registered lazily in ``harness.registry.BUILTIN``) and perf benchmarks."""

@@ -1,0 +1,85 @@
+"""Content-checked cache under $HARNESS_HOME for everything ``prepare`` builds.
+
+An entry lives in ``$HARNESS_HOME/<kind>/<config hash>/`` and is complete only when its
+``manifest.json`` lists every file with its size and sha256. Entries are built in a temporary
+folder and renamed into place, so a killed build never leaves a half-written entry; an entry
+whose files no longer match the manifest (truncated, edited) is rebuilt, never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.atomic_io import write_json
+
+MANIFEST = "manifest.json"
+
+
+def harness_home() -> Path:
+    return Path(os.environ.get("HARNESS_HOME", Path.home() / ".cache" / "harness")).expanduser()
+
+
+def config_hash(config: Any) -> str:
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def verify(entry: Path) -> str | None:
+    """None when the entry is complete and intact, else the reason it is not."""
+    manifest = entry / MANIFEST
+    if not manifest.exists():
+        return "no manifest (incomplete build)"
+    try:
+        listed = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError) as e:
+        return f"unreadable manifest ({e})"
+    for rel, meta in listed.items():
+        path = entry / rel
+        if not path.exists():
+            return f"missing file {rel}"
+        if path.stat().st_size != meta["size"] or _sha256(path) != meta["sha256"]:
+            return f"file {rel} does not match its manifest (truncated or changed)"
+    return None
+
+
+def cached_build(kind: str, config: Any, build: Callable[[Path], None], force: bool = False,
+                 log: Callable[[str], None] = print) -> Path:
+    """Return the cache folder for (kind, config), building it with ``build(tmp_dir)`` if needed."""
+    key = config_hash({"kind": kind, "config": config})
+    entry = harness_home() / kind / key
+    if entry.exists() and not force:
+        problem = verify(entry)
+        if problem is None:
+            return entry
+        log(f"cache entry {entry} is invalid ({problem}); rebuilding")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{key}.building-"))
+    try:
+        build(tmp)
+        files = {str(p.relative_to(tmp)): {"size": p.stat().st_size, "sha256": _sha256(p)} for p in _files(tmp)}
+        write_json(tmp / MANIFEST, {"kind": kind, "key": key, "config": config, "files": files})
+        if entry.exists():
+            shutil.rmtree(entry)
+        os.replace(tmp, entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return entry

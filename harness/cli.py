@@ -1,0 +1,109 @@
+"""``python -m harness {run,prepare,report,ls}``; everything after the subcommand is key=value.
+
+Examples:
+  python -m harness run methods=copy,target output_dir=out
+  python -m harness run --config default world.n_eval=70
+  python -m harness ls methods
+  python -m harness report runs/<id>
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness import registry
+
+EXIT_USAGE = 2
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="default",
+                   help="run preset name in harness/configs/run/ or a YAML path (default: default)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="overrides on the typed config, e.g. methods=copy,target world.resolution=32")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="train the chosen methods, edit every suite sample, score and report",
+                       description="Train, evaluate and report. Writes config.yaml, provenance.json, metrics.jsonl, "
+                                   "outputs/, scores.jsonl, summary.json and report.md into output_dir.")
+    _add_config_args(p)
+    p = sub.add_parser("prepare", help="build the embedded world (and, later, its models) into $HARNESS_HOME",
+                       description="Build what runs need before training, cached under $HARNESS_HOME by config hash.")
+    _add_config_args(p)
+    p = sub.add_parser("report", help="rebuild report.md from run directories",
+                       description="Rebuild RUN_DIR/report.md from its result files; extra RUN_DIRs are merged in.")
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    p = sub.add_parser("ls", help="list registered methods, suites, scorers or backbones",
+                       description="List what the registry knows; plugins that fail to import are shown, not fatal.")
+    p.add_argument("group", nargs="?", choices=registry.GROUPS, help="one group (default: all)")
+    return parser
+
+
+def cmd_ls(group: str | None) -> int:
+    for g in [group] if group else registry.GROUPS:
+        print(f"{g}:")
+        status = registry.REGISTRIES[g].status()
+        if not status:
+            print("  (none registered)")
+        for name, source, error in status:
+            mark = f"  BROKEN: {error}" if error else ""
+            print(f"  {name:<20} [{source}]{mark}")
+    return 0
+
+
+def cmd_prepare(cfg) -> int:
+    from harness.prepare import prepare_world
+
+    card = prepare_world(cfg.run.world)
+    print(f"world ready: {card['path']}")
+    return 0
+
+
+def cmd_run(cfg) -> int:
+    from harness.runner import run
+
+    out = run(cfg)
+    print(f"run finished: {out}\n  summary: {out / 'summary.json'}\n  report:  {out / 'report.md'}")
+    return 0
+
+
+def cmd_report(run_dirs: list[Path]) -> int:
+    from reports.markdown import write_report
+
+    for d in run_dirs:
+        if not (d / "scores.jsonl").exists():
+            print(f"error: {d} has no scores.jsonl; give a run directory written by `harness run`", file=sys.stderr)
+            return EXIT_USAGE
+    path = write_report(run_dirs[0], run_dirs[1:])
+    print(f"report written: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "ls":
+        return cmd_ls(args.group)
+    if args.command == "report":
+        return cmd_report(args.run_dirs)
+
+    from harness.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        return cmd_run(cfg) if args.command == "run" else cmd_prepare(cfg)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except registry.PluginLoadError as e:
+        print(f"error: {e}", file=sys.stderr)  # the message carries the plugin's traceback
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,259 @@
+"""Typed run configuration: YAML presets + ``key=value`` overrides applied with OmegaConf.
+
+Every error a user can cause here becomes a ``ConfigError`` whose one-line message names the
+key, the bad value and what is allowed; the CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from harness import registry
+from harness.world.dataset import WorldConfig
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+RUN_PRESET_DIR = CONFIG_DIR / "run"
+
+
+class ConfigError(ValueError):
+    """Bad user input in a config or an override; the message is one line."""
+
+
+def _choices(*values: str, **extra: Any) -> dict:
+    return {"choices": list(values), **extra}
+
+
+@dataclass
+class RunConfig:
+    """What ``python -m harness run`` does. Method sections are added per selected method."""
+
+    name: str = "shapes"
+    methods: list[str] = field(default_factory=lambda: ["copy", "target"])
+    suites: list[str] = field(default_factory=lambda: ["shapes"])
+    output_dir: Optional[str] = None  # default: runs/<time>-<name>/
+    seed: int = field(default=0, metadata={"ge": 0})
+    device: str = field(default="auto", metadata=_choices("auto", "cpu", "cuda"))
+    engine: str = field(default="single", metadata=_choices("single"))
+    eval_batch_size: int = field(default=64, metadata={"ge": 1})
+    save_images: bool = True
+    world: WorldConfig = field(default_factory=WorldConfig)
+
+
+@dataclass
+class ResolvedConfig:
+    run: RunConfig
+    methods: dict[str, Any]  # method name -> its typed config (or None)
+
+    def to_container(self) -> dict:
+        out = dataclasses.asdict(self.run)
+        for name, cfg in self.methods.items():
+            if cfg is not None:
+                out[name] = dataclasses.asdict(cfg)
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_container(), sort_keys=False)
+
+    def hash(self) -> str:
+        blob = json.dumps(self.to_container(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def parse_overrides(args: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"'{arg}': overrides are written key=value (e.g. methods=copy,target)")
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _check_key(schema: DictConfig, key: str) -> Any:
+    """Return the schema node at ``key`` or raise naming the first unknown segment."""
+    node: Any = schema
+    done: list[str] = []
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            where = ".".join(done) or "the top level"
+            allowed = list(node.keys()) if isinstance(node, DictConfig) else []
+            full = ".".join(done + [part])
+            raise ConfigError(
+                f"unknown key '{full}'. Allowed keys under {where}: {', '.join(map(str, allowed))}."
+                + _suggest(part, [str(a) for a in allowed])
+            )
+        node = node._get_node(part)
+        done.append(part)
+    return node
+
+
+def _as_dotlist_item(schema: DictConfig, key: str, value: str) -> str:
+    node = _check_key(schema, key)
+    # `methods=a,b` is a list, not a sweep: split comma lists for list-typed keys.
+    if isinstance(node, ListConfig) and not value.startswith("["):
+        value = "[" + ",".join(v.strip() for v in value.split(",") if v.strip()) + "]"
+    return f"{key}={value}"
+
+
+def _merge(base: DictConfig, other: Any, what: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(base, other)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or what
+        msg = str(e).splitlines()[0]
+        raise ConfigError(f"{key}: {msg} (from {what})") from None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_field(prefix: str, f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    key = f"{prefix}{f.name}"
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(
+            f"{key}={value!r} is not allowed; choose one of: {', '.join(map(str, meta['choices']))}."
+            + _suggest(str(value), [str(c) for c in meta["choices"]])
+        )
+    if "ge" in meta and value is not None and value < meta["ge"]:
+        raise ConfigError(f"{key}={value} is out of range; it must be >= {meta['ge']}.")
+    if "le" in meta and value is not None and value > meta["le"]:
+        raise ConfigError(f"{key}={value} is out of range; it must be <= {meta['le']}.")
+
+
+def validate(obj: Any, prefix: str = "") -> None:
+    """Check ranges/choices declared in field metadata, recursively, then ``obj.validate()``."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        _check_field(prefix, f, value)
+        if dataclasses.is_dataclass(value):
+            validate(value, f"{prefix}{f.name}.")
+    if hasattr(obj, "validate"):
+        try:
+            obj.validate()
+        except ValueError as e:
+            raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {e}") from None
+
+
+def _to_object(cfg: DictConfig, what: str, class_name: str | None = None) -> Any:
+    def fail(msg: str):
+        if class_name:  # "WorldConfig.resolution must ..." -> "world.resolution must ..."
+            msg = msg.replace(f"{class_name}.", f"{what}.")
+        return ConfigError(msg if what in msg else f"{what}: {msg}")
+
+    try:
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:
+        raise fail(str(e.__cause__ or e).splitlines()[0]) from None
+    except ValueError as e:  # raised by a dataclass __post_init__
+        raise fail(str(e).splitlines()[0]) from None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def find_preset(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return path
+    candidate = RUN_PRESET_DIR / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    known = sorted(p.stem for p in RUN_PRESET_DIR.glob("*.yaml"))
+    raise ConfigError(
+        f"config '{name_or_path}' not found: give a YAML file path or one of: {', '.join(known)}."
+        + _suggest(name_or_path, known)
+    )
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def method_config_class(method_cls: Any) -> Any:
+    cfg_cls = getattr(method_cls, "Config", None)
+    return cfg_cls if cfg_cls is not None and dataclasses.is_dataclass(cfg_cls) else None
+
+
+def load_config(preset: str = "default", overrides: list[str] | None = None) -> ResolvedConfig:
+    pairs = parse_overrides(overrides or [])
+    preset_data = _load_yaml(find_preset(preset))
+
+    base = OmegaConf.structured(RunConfig)
+    # Decide the method list first: it decides which method sections exist in the schema.
+    schema_probe = _merge(base, {k: v for k, v in preset_data.items() if k in base}, f"config '{preset}'")
+    for key, value in pairs:
+        if key in ("methods", "suites"):
+            schema_probe = _merge(schema_probe, OmegaConf.from_dotlist([_as_dotlist_item(base, key, value)]), key)
+    method_names = list(schema_probe.methods)
+    if not method_names:
+        raise ConfigError("methods is empty: name at least one method, e.g. methods=copy")
+    if len(set(method_names)) != len(method_names):
+        raise ConfigError(f"methods={','.join(method_names)} names a method twice")
+    for name in list(schema_probe.suites):
+        if name not in registry.suites.names():
+            raise ConfigError(str(registry.UnknownPluginError("suites", name, registry.suites.names())))
+
+    schema = OmegaConf.structured(RunConfig)
+    method_cfg_classes: dict[str, Any] = {}
+    for name in method_names:
+        try:
+            cls = registry.methods.load(name)
+        except registry.UnknownPluginError as e:
+            raise ConfigError(str(e)) from None
+        cfg_cls = method_config_class(cls)
+        method_cfg_classes[name] = cfg_cls
+        if cfg_cls is not None:
+            with_section = OmegaConf.create({name: OmegaConf.structured(cfg_cls)})
+            schema = OmegaConf.merge(schema, with_section)
+
+    for key in preset_data:
+        if key not in schema:
+            known = [str(k) for k in schema.keys()]
+            raise ConfigError(f"config '{preset}': unknown key '{key}'." + _suggest(key, known))
+    cfg = _merge(schema, preset_data, f"config '{preset}'")
+    for key, value in pairs:
+        item = _as_dotlist_item(schema, key, value)
+        cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override {key}={value}")
+
+    run_part = OmegaConf.masked_copy(cfg, [f.name for f in dataclasses.fields(RunConfig)])
+    # Build nested sections first so that an error raised by their __post_init__ names the section.
+    for f in dataclasses.fields(RunConfig):
+        node = run_part._get_node(f.name)
+        if isinstance(node, DictConfig) and dataclasses.is_dataclass(OmegaConf.get_type(node)):
+            _to_object(node, f.name, OmegaConf.get_type(node).__name__)
+    run = _to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), run_part), "config")
+    validate(run)
+    method_cfgs: dict[str, Any] = {}
+    for name, cfg_cls in method_cfg_classes.items():
+        if cfg_cls is None:
+            method_cfgs[name] = None
+            continue
+        obj = _to_object(cfg[name], name)
+        validate(obj, f"{name}.")
+        method_cfgs[name] = obj
+    return ResolvedConfig(run=run, methods=method_cfgs)

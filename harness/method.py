@@ -1,0 +1,59 @@
+"""The Method contract every training method (and calibration bound) implements.
+
+A method package is thin: a ``Config`` dataclass, its losses and its step. Data, samplers,
+scorer, engine, logging and checkpointing come from ``harness`` through the ``RunContext``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import torch
+
+from harness.world.dataset import EditSample
+
+
+@dataclass
+class RunContext:
+    """What a method or suite may use: config, device, where to write, where the cache lives."""
+
+    cfg: Any  # harness.config.ResolvedConfig
+    run_dir: Path
+    home: Path  # $HARNESS_HOME: prepared models and data, keyed by config hash
+    device: torch.device
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def world(self):
+        return self.cfg.run.world
+
+
+class Method:
+    """Base class. ``edit`` gets samples WITHOUT targets unless ``privileged`` is True."""
+
+    Config: ClassVar[Any] = None  # a dataclass; its fields become ``<method>.<key>`` overrides
+    # role is shown in reports: "method", or "lower bound"/"upper bound" for calibration
+    role: ClassVar[str] = "method"
+    # a privileged method sees eval targets; only calibration bounds may set this
+    privileged: ClassVar[bool] = False
+    # trainable methods get a training phase before evaluation (see harness.runner)
+    trainable: ClassVar[bool] = False
+
+    def __init__(self, cfg: Any, ctx: RunContext):
+        self.cfg = cfg
+        self.ctx = ctx
+
+    def train(self) -> None:
+        """Train on the context's data; no-op for methods that do not learn."""
+
+    def edit(self, samples: Sequence[EditSample], steps: int | None = None) -> torch.Tensor:
+        """Return edited images ``[N, 3, H, W]`` in [0, 1], one per sample."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass

@@ -1,0 +1,116 @@
+"""``run``: build methods and suites from the registry, train, edit, score, summarise, report."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from harness import registry
+from harness.atomic_io import atomic_write_text, read_jsonl, append_jsonl, write_json
+from harness.config import ConfigError, ResolvedConfig
+from harness.method import Method, RunContext
+from harness.cache import harness_home
+from harness.provenance import now, provenance
+from harness.rundir import RunDir, default_run_dir
+from harness.suite import aggregate
+from harness.world.dataset import world_hash
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")
+    return torch.device(name)
+
+
+def _open_run_dir(cfg: ResolvedConfig) -> RunDir:
+    path = Path(cfg.run.output_dir) if cfg.run.output_dir else default_run_dir(cfg.run.name)
+    run_dir = RunDir(path)
+    text = cfg.to_yaml()
+    if run_dir.config.exists() and run_dir.config.read_text() != text:
+        # Resuming into a directory made by another config would mix incomparable results.
+        raise ConfigError(
+            f"output_dir={path} already holds a run with a different config.yaml; "
+            "choose a new output_dir or delete that directory"
+        )
+    atomic_write_text(run_dir.config, text)
+    return run_dir
+
+
+def _batches(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def evaluate(method_name: str, method: Method, suite, run_dir: RunDir, batch_size: int,
+             save_images: bool) -> int:
+    """Edit and score every sample the run has not scored yet; returns how many were scored."""
+    done = run_dir.scored_ids(method_name, suite.name)
+    todo = [s for s in suite.samples() if s.id not in done]
+    for batch in tqdm(list(_batches(todo, batch_size)), desc=f"{method_name} on {suite.name}", leave=False):
+        given = batch if method.privileged else [s.without_target() for s in batch]
+        with torch.no_grad():
+            outputs = method.edit(given).detach().float().cpu()
+        # Score exactly what is saved (8-bit PNG), so every score can be recomputed from the files.
+        outputs = (outputs.clamp(0, 1) * 255).round() / 255
+        if outputs.shape[0] != len(batch):
+            raise RuntimeError(f"method '{method_name}' returned {outputs.shape[0]} images for {len(batch)} samples")
+        run_dir.save_outputs(method_name, suite.name, [s.id for s in batch], outputs,
+                             [{"instruction": s.instruction, "category": s.category} for s in batch],
+                             save_images=save_images)
+        df = suite.score(batch, outputs)
+        df.insert(0, "role", method.role)
+        df.insert(0, "suite", suite.name)
+        df.insert(0, "method", method_name)
+        # Scores are appended per batch, after the outputs: a killed run resumes here.
+        append_jsonl(run_dir.scores, df.to_dict(orient="records"))
+    return len(todo)
+
+
+def write_summary(run_dir: RunDir) -> dict:
+    scores = pd.DataFrame(read_jsonl(run_dir.scores))
+    summary = aggregate(scores)
+    for row in read_jsonl(run_dir.metrics):
+        if row.get("event") == "compute" and row.get("method") in summary:
+            summary[row["method"]]["compute"] = {k: v for k, v in row.items() if k not in ("event", "method")}
+    write_json(run_dir.summary, summary)
+    return summary
+
+
+def run(cfg: ResolvedConfig) -> Path:
+    from reports.markdown import write_report  # reports reads files only; imported late to keep CLI light
+
+    device = resolve_device(cfg.run.device)
+    torch.manual_seed(cfg.run.seed)
+    run_dir = _open_run_dir(cfg)
+    prov = provenance(cfg.hash(), world_hash(cfg.run.world), cfg.run.engine, str(device))
+    if run_dir.provenance.exists():
+        prov["resumed"] = True
+    write_json(run_dir.provenance, prov)
+
+    ctx = RunContext(cfg=cfg, run_dir=run_dir.path, home=harness_home(), device=device)
+    suites = [registry.suites.load(name)(ctx) for name in cfg.run.suites]
+    for name in cfg.run.methods:
+        method_cls = registry.methods.load(name)
+        method: Method = method_cls(cfg.methods.get(name), ctx)
+        start = time.perf_counter()
+        if method.trainable:
+            method.train()
+        train_seconds = time.perf_counter() - start
+        for suite in suites:
+            n = evaluate(name, method, suite, run_dir, cfg.run.eval_batch_size, cfg.run.save_images)
+            run_dir.log_metrics({"event": "eval", "method": name, "suite": suite.name, "scored": n,
+                                 "seconds": round(time.perf_counter() - start - train_seconds, 3)})
+        run_dir.log_metrics({"event": "compute", "method": name, "wall_seconds": round(train_seconds, 3)})
+
+    write_summary(run_dir)
+    write_report(run_dir.path)
+    prov["end_time"] = now()
+    write_json(run_dir.provenance, prov)
+    return run_dir.path

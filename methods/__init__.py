@@ -1,0 +1,1 @@
+"""Training methods, one package each. Registered lazily in ``harness.registry.BUILTIN``."""

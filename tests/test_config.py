@@ -1,0 +1,68 @@
+"""Config loading: presets, key=value overrides, and one-line errors that name the key (exit 2)."""
+
+import pytest
+
+from harness.cli import main
+from harness.config import ConfigError, load_config
+
+
+def test_defaults_and_list_override():
+    cfg = load_config("default", ["methods=target,copy", "world.n_eval=14", "seed=3"])
+    assert cfg.run.methods == ["target", "copy"]
+    assert cfg.run.world.n_eval == 14 and cfg.run.seed == 3
+
+
+def test_bracket_list_is_accepted():
+    assert load_config("default", ["methods=[copy]"]).run.methods == ["copy"]
+
+
+def test_config_hash_depends_on_values():
+    a = load_config("default", ["seed=1"]).hash()
+    assert a == load_config("default", ["seed=1"]).hash()
+    assert a != load_config("default", ["seed=2"]).hash()
+
+
+@pytest.mark.parametrize(
+    "override, must_name",
+    [
+        (["methods=nosuch"], ["nosuch", "copy", "target"]),
+        (["methods=cpy"], ["cpy", "Did you mean 'copy'"]),
+        (["world.resolution=-3"], ["world", "resolution"]),
+        (["world.resolutin=32"], ["world.resolutin", "Did you mean 'resolution'"]),
+        (["nosuchkey=1"], ["nosuchkey"]),
+        (["seed=abc"], ["seed", "abc"]),
+        (["seed=-1"], ["seed", ">= 0"]),
+        (["device=tpu"], ["device", "auto", "cpu", "cuda"]),
+        (["suites=nosuite"], ["nosuite", "shapes"]),
+        (["methods"], ["methods", "key=value"]),
+        (["methods=copy,copy"], ["twice"]),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_naming_the_key(override, must_name, capsys, tmp_path):
+    code = main(["run", *override, f"output_dir={tmp_path / 'out'}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    for word in must_name:
+        assert word in err, (word, err)
+    assert not (tmp_path / "out").exists(), "a rejected config must not create a run directory"
+
+
+def test_unknown_preset_lists_known_ones():
+    with pytest.raises(ConfigError, match="default"):
+        load_config("nosuchpreset", [])
+
+
+def test_preset_file_with_unknown_key_is_rejected(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("methods: [copy]\nwrold: {}\n")
+    with pytest.raises(ConfigError, match="wrold.*Did you mean 'world'"):
+        load_config(str(preset), [])
+
+
+def test_help_on_each_subcommand(capsys):
+    for sub in ("run", "prepare", "report", "ls"):
+        with pytest.raises(SystemExit) as e:
+            main([sub, "--help"])
+        assert e.value.code == 0
+        assert "usage" in capsys.readouterr().out
