@@ -1,0 +1,147 @@
+"""Edit sampling: instruction + exact target scene + machine-readable spec."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .palette import BACKGROUNDS, COLORS, SHAPES, SIZE_ORDER
+from .scene import GRID, MAX_OBJECTS, Obj, Scene, fits, is_valid, name, placements
+from .text import DIRECTION_PHRASES, TEMPLATES, with_article
+
+CATEGORIES = (
+    "color_alter",
+    "subject-remove",
+    "subject-add",
+    "subject-replace",
+    "background_change",
+    "subject-move",
+    "resize",
+)
+# Categories whose result object is a (possibly new) colour+shape combination.
+RESULT_CATEGORIES = ("color_alter", "subject-add", "subject-replace")
+MOVE_CELLS = 2
+DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+
+
+@dataclass(frozen=True)
+class Edit:
+    category: str
+    instruction: str
+    target: Scene
+    object_name: str
+    spec: dict
+
+
+def _pick(rng, seq):
+    return seq[int(rng.integers(len(seq)))]
+
+
+def _phrase(rng, key: str, **kw) -> str:
+    return _pick(rng, TEMPLATES[key]).format(**kw)
+
+
+def _with(scene: Scene, i: int, obj: Obj | None) -> Scene:
+    objs = list(scene.objects)
+    if obj is None:
+        del objs[i]
+    else:
+        objs[i] = obj
+    return Scene(scene.background, tuple(objs))
+
+
+def moved(obj: Obj, direction: str, cells: int = MOVE_CELLS) -> Obj:
+    dx, dy = DIRECTIONS[direction]
+    return replace(obj, x=obj.x + dx * cells, y=obj.y + dy * cells)
+
+
+def sample_edit(
+    scene: Scene,
+    category: str,
+    rng: np.random.Generator,
+    forbidden_results=frozenset(),
+    required_result: tuple[str, str] | None = None,
+) -> Edit | None:
+    """Draw one edit of `category`, or None when impossible for this scene.
+
+    forbidden_results / required_result are (colour, shape) pairs constraining the
+    result object of color_alter / subject-add / subject-replace.
+    """
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown category {category!r}; allowed: {CATEGORIES}")
+    forbidden = {tuple(f) for f in forbidden_results}
+    if required_result is not None and category not in RESULT_CATEGORIES:
+        raise ValueError(f"required_result only applies to {RESULT_CATEGORIES}")
+    objs = scene.objects
+    used = {(o.color, o.shape) for o in objs}
+
+    def allowed(color: str, shape: str) -> bool:
+        if (color, shape) in used or (color, shape) in forbidden:
+            return False
+        return required_result is None or (color, shape) == tuple(required_result)
+
+    edit = None
+    if category == "color_alter":
+        cands = [(i, c) for i, o in enumerate(objs) for c in COLORS if c != o.color and allowed(c, o.shape)]
+        if cands:
+            i, c = _pick(rng, cands)
+            o = objs[i]
+            edit = Edit(category, _phrase(rng, category, obj=name(o), color=c),
+                        _with(scene, i, replace(o, color=c)), name(o), {"index": i, "color": c})
+    elif category == "subject-remove":
+        if objs:
+            i = int(rng.integers(len(objs)))
+            edit = Edit(category, _phrase(rng, category, obj=name(objs[i])),
+                        _with(scene, i, None), name(objs[i]), {"index": i})
+    elif category == "subject-add":
+        combos = [(c, s) for s in SHAPES for c in COLORS if allowed(c, s)]
+        spots = placements(objs) if len(objs) < MAX_OBJECTS else []
+        if combos and spots:
+            c, s = _pick(rng, combos)
+            size, x, y = _pick(rng, spots)
+            new = Obj(s, c, size, x, y)
+            edit = Edit(category, _phrase(rng, category, a_new=with_article(name(new))),
+                        Scene(scene.background, objs + (new,)), name(new),
+                        {"obj": {"shape": s, "color": c, "size": size, "x": x, "y": y}})
+    elif category == "subject-replace":
+        cands = [(i, s) for i, o in enumerate(objs) for s in SHAPES if s != o.shape and allowed(o.color, s)]
+        if cands:
+            i, s = _pick(rng, cands)
+            o = objs[i]
+            new = replace(o, shape=s)
+            text = _phrase(rng, category, obj=name(o), shape=s, a_new=with_article(name(new)))
+            edit = Edit(category, text, _with(scene, i, new), name(o), {"index": i, "shape": s})
+    elif category == "background_change":
+        bg = _pick(rng, [b for b in BACKGROUNDS if b != scene.background])
+        edit = Edit(category, _phrase(rng, category, bg=bg), Scene(bg, objs), "background",
+                    {"background": bg})
+    elif category == "subject-move":
+        cands = []
+        for i, o in enumerate(objs):
+            others = objs[:i] + objs[i + 1 :]
+            for d in DIRECTIONS:
+                m = moved(o, d)
+                if 0 <= m.x < GRID and 0 <= m.y < GRID and fits(m, others):
+                    cands.append((i, d))
+        if cands:
+            i, d = _pick(rng, cands)
+            o = objs[i]
+            edit = Edit(category, _phrase(rng, category, obj=name(o), dir=DIRECTION_PHRASES[d]),
+                        _with(scene, i, moved(o, d)), name(o), {"index": i, "direction": d})
+    elif category == "resize":
+        cands = []
+        for i, o in enumerate(objs):
+            others = objs[:i] + objs[i + 1 :]
+            k = SIZE_ORDER.index(o.size)
+            for d, k2 in (("bigger", k + 1), ("smaller", k - 1)):
+                if 0 <= k2 < len(SIZE_ORDER) and fits(replace(o, size=SIZE_ORDER[k2]), others):
+                    cands.append((i, d, SIZE_ORDER[k2]))
+        if cands:
+            i, d, size = _pick(rng, cands)
+            o = objs[i]
+            edit = Edit(category, _phrase(rng, f"resize-{d}", obj=name(o)),
+                        _with(scene, i, replace(o, size=size)), name(o),
+                        {"index": i, "size": size, "direction": d})
+    if edit is not None:
+        assert is_valid(edit.target), edit  # sampling logic must keep scenes valid
+    return edit
