@@ -38,15 +38,33 @@ class Method:
     role: ClassVar[str] = "method"
     # a privileged method sees eval targets; only calibration bounds may set this
     privileged: ClassVar[bool] = False
-    # trainable methods get a training phase before evaluation (see harness.runner)
+    # trainable methods get a training phase before evaluation (see harness.trainer)
     trainable: ClassVar[bool] = False
+    # names of the models the Engine trains (each gets its own DeepSpeed plugin)
+    trained_models: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: Any, ctx: RunContext):
         self.cfg = cfg
         self.ctx = ctx
+        # compute accounting, summed over the run: nfe, vlm_calls, ... (logged by the Trainer)
+        self.counters: dict[str, int] = {}
 
-    def train(self) -> None:
-        """Train on the context's data; no-op for methods that do not learn."""
+    def setup(self, engine: Any) -> None:
+        """Build the trained models and ``engine.prepare`` each of them (trainable methods)."""
+
+    def train_step(self, step: int) -> dict[str, float]:
+        """One update; returns scalar metrics. Batches are drawn as a function of ``step``."""
+        raise NotImplementedError(f"{type(self).__name__} is marked trainable but has no train_step")
+
+    def trainer_state(self) -> dict:
+        """JSON-able state the checkpoint must carry besides weights (e.g. counters)."""
+        return {"counters": dict(self.counters)}
+
+    def load_trainer_state(self, state: dict) -> None:
+        self.counters = dict(state.get("counters", {}))
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counters[key] = self.counters.get(key, 0) + n
 
     def edit(self, samples: Sequence[EditSample], steps: int | None = None) -> torch.Tensor:
         """Return edited images ``[N, 3, H, W]`` in [0, 1], one per sample."""
