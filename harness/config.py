@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import yaml
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from harness import registry
+from harness.engine import PRESETS as ENGINE_PRESETS
 from harness.world.dataset import WorldConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -43,7 +44,9 @@ class RunConfig:
     output_dir: Optional[str] = None  # default: runs/<time>-<name>/
     seed: int = field(default=0, metadata={"ge": 0})
     device: str = field(default="auto", metadata=_choices("auto", "cpu", "cuda"))
-    engine: str = field(default="single", metadata=_choices("single"))
+    engine: str = field(default="single", metadata=_choices(*ENGINE_PRESETS))  # harness/engine.py
+    mixed_precision: str = field(default="no", metadata=_choices("no", "bf16"))
+    resume: str = "auto"  # auto: latest complete checkpoint in output_dir; never; or a checkpoint path
     eval_batch_size: int = field(default=64, metadata={"ge": 1})
     save_images: bool = True
     world: WorldConfig = field(default_factory=WorldConfig)
@@ -228,8 +231,10 @@ def load_config(preset: str = "default", overrides: list[str] | None = None) -> 
         cfg_cls = method_config_class(cls)
         method_cfg_classes[name] = cfg_cls
         if cfg_cls is not None:
-            with_section = OmegaConf.create({name: OmegaConf.structured(cfg_cls)})
-            schema = OmegaConf.merge(schema, with_section)
+            if name in schema:
+                raise ConfigError(f"method name '{name}' clashes with the run key '{name}'; rename the method")
+            with open_dict(schema):  # the RunConfig schema is closed; method sections join it here
+                schema[name] = OmegaConf.structured(cfg_cls)
 
     for key in preset_data:
         if key not in schema:

@@ -87,3 +87,57 @@ def test_non_privileged_methods_never_see_targets(tmp_path):
     finally:
         registry.methods.unregister("spy")
     assert _Spy.seen and all(s.target is None and s.target_scene is None for s in _Spy.seen)
+
+
+class _TrainableCopy(Method):
+    """Learns a per-channel gain toward identity; enough to drive the whole trainer path."""
+
+    from harness.trainer import TrainConfig as Config
+
+    trainable = True
+    trained_models = ("generator",)
+
+    def setup(self, engine):
+        self.engine = engine
+        gain = torch.nn.Parameter(torch.full((3, 1, 1), 0.5))
+        module = torch.nn.ParameterList([gain])
+        self.module = engine.prepare("generator", module, torch.optim.SGD(module.parameters(), lr=0.5))
+
+    def train_step(self, step):
+        x = torch.rand(self.cfg.batch_size, 3, 8, 8)
+        loss = ((self.module[0] * x - x) ** 2).mean()
+        self.engine.backward("generator", loss)
+        self.engine.step("generator")
+        self.count("nfe", self.cfg.batch_size)
+        return {"loss": float(loss.detach())}
+
+    def edit(self, samples, steps=None):
+        return torch.stack([s.source for s in samples]) * self.module[0].detach()
+
+
+def test_trainable_method_trains_checkpoints_and_reports_compute(tmp_path):
+    registry.methods.register("tcopy", _TrainableCopy)
+    out = tmp_path / "o"
+    try:
+        args = ["run", "methods=tcopy", "tcopy.steps=5", "tcopy.log_every=1", "world.n_eval=14", f"output_dir={out}"]
+        assert main(args) == 0
+    finally:
+        registry.methods.unregister("tcopy")
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if r.get("event") == "train"]
+    assert len(losses) == 5 and losses[-1] < losses[0]
+    assert (out / "checkpoints" / "tcopy" / "step-00000005" / "COMPLETE").exists()
+    compute = json.loads((out / "summary.json").read_text())["tcopy"]["compute"]
+    assert compute["nfe"] == 5 * 8 and compute["wall_seconds"] > 0
+
+
+@pytest.mark.parametrize("override, must_name", [("tcopy.stpes=3", "Did you mean 'steps'"),
+                                                 ("tcopy.steps=-1", ">= 0"),
+                                                 ("tcopy.batch_size=big", "tcopy.batch_size")])
+def test_method_section_overrides_are_checked(override, must_name, tmp_path, capsys):
+    registry.methods.register("tcopy", _TrainableCopy)
+    try:
+        assert main(["run", "methods=tcopy", override, f"output_dir={tmp_path / 'o'}"]) == 2
+    finally:
+        registry.methods.unregister("tcopy")
+    assert must_name in capsys.readouterr().err
