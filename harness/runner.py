@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -29,6 +29,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _barrier() -> None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
 def _open_run_dir(cfg: ResolvedConfig) -> RunDir:
     path = Path(cfg.run.output_dir) if cfg.run.output_dir else default_run_dir(cfg.run.name)
     run_dir = RunDir(path)
@@ -39,7 +48,8 @@ def _open_run_dir(cfg: ResolvedConfig) -> RunDir:
             f"output_dir={path} already holds a run with a different config.yaml; "
             "choose a new output_dir or delete that directory"
         )
-    atomic_write_text(run_dir.config, text)
+    if is_main_process():
+        atomic_write_text(run_dir.config, text)
     return run_dir
 
 
@@ -50,9 +60,13 @@ def _batches(items: list, size: int):
 
 def evaluate(method_name: str, method: Method, suite, run_dir: RunDir, batch_size: int,
              save_images: bool) -> int:
-    """Edit and score every sample the run has not scored yet; returns how many were scored."""
+    """Edit and score every sample the run has not scored yet; returns how many were scored.
+
+    Every rank edits the same samples (ZeRO-3 needs all ranks in each forward); rank 0 writes."""
     done = run_dir.scored_ids(method_name, suite.name)
     todo = [s for s in suite.samples() if s.id not in done]
+    _barrier()  # every rank has read the same scored set before rank 0 appends to it
+    main = is_main_process()
     for batch in tqdm(list(_batches(todo, batch_size)), desc=f"{method_name} on {suite.name}", leave=False):
         given = batch if method.privileged else [s.without_target() for s in batch]
         with torch.no_grad():
@@ -61,6 +75,8 @@ def evaluate(method_name: str, method: Method, suite, run_dir: RunDir, batch_siz
         outputs = (outputs.clamp(0, 1) * 255).round() / 255
         if outputs.shape[0] != len(batch):
             raise RuntimeError(f"method '{method_name}' returned {outputs.shape[0]} images for {len(batch)} samples")
+        if not main:
+            continue
         run_dir.save_outputs(method_name, suite.name, [s.id for s in batch], outputs,
                              [{"instruction": s.instruction, "category": s.category} for s in batch],
                              save_images=save_images)
@@ -103,10 +119,12 @@ def run(cfg: ResolvedConfig) -> Path:
     device = resolve_device(cfg.run.device)
     torch.manual_seed(cfg.run.seed)
     run_dir = _open_run_dir(cfg)
+    main = is_main_process()
     prov = provenance(cfg.hash(), world_hash(cfg.run.world), cfg.run.engine, str(device))
     if run_dir.provenance.exists():
         prov["resumed"] = True
-    write_json(run_dir.provenance, prov)
+    if main:
+        write_json(run_dir.provenance, prov)
 
     ctx = RunContext(cfg=cfg, run_dir=run_dir.path, home=harness_home(), device=device)
     suites = [registry.suites.load(name)(ctx) for name in cfg.run.suites]
@@ -117,12 +135,16 @@ def run(cfg: ResolvedConfig) -> Path:
         for suite in suites:
             start = time.perf_counter()
             n = evaluate(name, method, suite, run_dir, cfg.run.eval_batch_size, cfg.run.save_images)
-            run_dir.log_metrics({"event": "eval", "method": name, "suite": suite.name, "scored": n,
-                                 "seconds": round(time.perf_counter() - start, 3)})
-        run_dir.log_metrics({"event": "compute", "method": name, **compute})
+            if main:
+                run_dir.log_metrics({"event": "eval", "method": name, "suite": suite.name, "scored": n,
+                                     "seconds": round(time.perf_counter() - start, 3)})
+        if main:
+            run_dir.log_metrics({"event": "compute", "method": name, **compute})
 
-    write_summary(run_dir)
-    write_report(run_dir.path)
-    prov["end_time"] = now()
-    write_json(run_dir.provenance, prov)
+    if main:
+        write_summary(run_dir)
+        write_report(run_dir.path)
+        prov["end_time"] = now()
+        write_json(run_dir.provenance, prov)
+    _barrier()
     return run_dir.path

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .palette import BACKGROUNDS, COLORS, SHAPES, SIZES
-from .scene import Obj, Scene, name
+from .scene import Scene, name
 
 # Placeholders: {obj} object name, {color} colour, {shape} shape, {a_new} "a/an colour shape",
 # {bg} background colour, {dir} direction phrase.
