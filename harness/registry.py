@@ -27,8 +27,14 @@ BUILTIN: dict[str, dict[str, str]] = {
     "suites": {
         "shapes": "benchmarks.shapes_suite:ShapesSuite",
     },
-    "scorers": {},
-    "backbones": {},
+    "scorers": {
+        "tiny": "harness.scorers.tiny_judge:TinyJudgeScorer",  # the embedded judge, trained on first use
+        "hf": "harness.scorers.scorer:HFVLMScorer",  # any local LLaVA / Qwen2-VL folder
+    },
+    "backbones": {
+        "tiny_sd3": "harness.models.edit_model:EditModel.tiny_sd3",  # the embedded DiT, built from config
+        "pretrained": "harness.models.edit_model:EditModel.from_pretrained",  # a local diffusers-layout folder
+    },
 }
 
 

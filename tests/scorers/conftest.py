@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+from harness.scorers.scorer import HFVLMScorer
+from harness.scorers.tiny_judge import JudgeConfig, build_model, build_processor
+
+# Smallest judge that still exercises every code path; keeps the suite fast on 2 cores.
+TINY = dict(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_layers=1, text_heads=2,
+            text_intermediate=64, pair_batch=8, single_batch=8, warmup=5)
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    return JudgeConfig(**TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_saved(tmp_path_factory, tiny_cfg):
+    """A randomly initialised tiny judge saved like a checkpoint."""
+    d = tmp_path_factory.mktemp("tiny_judge")
+    proc = build_processor(tiny_cfg)
+    model = build_model(tiny_cfg, proc.tokenizer)
+    model.save_pretrained(d)
+    proc.save_pretrained(d)
+    return d, model, proc
+
+
+@pytest.fixture
+def tiny_scorer(tiny_saved):
+    return HFVLMScorer(str(tiny_saved[0]))
+
+
+def rand_images(b, seed=0, res=32):
+    g = torch.Generator().manual_seed(seed)
+    # uint8-representable values, as an image decoded from disk would be
+    return torch.randint(0, 256, (b, 3, res, res), generator=g).float() / 255
+
+
+@pytest.fixture
+def images():
+    return rand_images
