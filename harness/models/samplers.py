@@ -35,3 +35,36 @@ def euler_sample(model, text, steps: int, noise: torch.Tensor, ref: torch.Tensor
             v = model.velocity_cfg(x, t, text, cfg_scale, ref=ref, negative=negative)
         x = x + (t_next - t) * v
     return x
+
+
+def unrolled_sample(model, text, noise: torch.Tensor, ref: torch.Tensor | None = None, t_mid: float | None = None,
+                    renoise: str = "fresh", generator: torch.Generator | None = None) -> torch.Tensor:
+    """NP-Edit's training-time generator (§1.2): predict x0 from pure noise at t = 1; with ``t_mid``,
+    re-noise that prediction to t_mid (same eps, or fresh noise as the re-implementation does)
+    and predict again. No ``no_grad`` anywhere: the gradient flows through both steps."""
+    if renoise not in ("same", "fresh"):
+        raise ValueError(f"renoise must be 'same' or 'fresh', got {renoise!r}")
+    x0 = noise - model.velocity(noise, 1.0, text, ref=ref)
+    if t_mid is None:
+        return x0
+    eps = noise if renoise == "same" else torch.randn(noise.shape, generator=generator, dtype=noise.dtype).to(noise.device)
+    x_t = (1 - t_mid) * x0 + t_mid * eps
+    return x_t - t_mid * model.velocity(x_t, t_mid, text, ref=ref)
+
+
+def few_step_sample(model, text, noise: torch.Tensor, steps: int = 4, ref: torch.Tensor | None = None,
+                    shift: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Few-step inference of a distilled generator: at each time predict x0 = x_t - t v, then
+    re-noise it with fresh noise to the next time on the (shifted) grid. NFE = steps."""
+    if not isinstance(text, tuple) and hasattr(model, "encode_text"):
+        text = model.encode_text(list(text))
+    ts = timesteps(steps, shift)
+    x = noise
+    for i in range(steps):
+        t, t_next = float(ts[i]), float(ts[i + 1])
+        x0 = x - t * model.velocity(x, t, text, ref=ref)
+        if t_next == 0:
+            return x0
+        eps = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        x = (1 - t_next) * x0 + t_next * eps
+    return x
