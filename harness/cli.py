@@ -33,8 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train, evaluate and report. Writes config.yaml, provenance.json, metrics.jsonl, "
                                    "outputs/, scores.jsonl, summary.json and report.md into output_dir.")
     _add_config_args(p)
-    p = sub.add_parser("prepare", help="build the embedded world (and, later, its models) into $HARNESS_HOME",
-                       description="Build what runs need before training, cached under $HARNESS_HOME by config hash.")
+    p = sub.add_parser("prepare", help="build the embedded world and train its teacher and judge into $HARNESS_HOME",
+                       description="Build what runs need before training, cached under $HARNESS_HOME by config hash. "
+                                   "A second prepare reuses the cache in seconds.")
+    p.add_argument("--force", action="store_true", help="rebuild cached models even if they are intact")
+    p.add_argument("--world-only", action="store_true", help="build the world data card only, no model training")
+    _add_config_args(p)
+    p = sub.add_parser("probe", help="measure the embedded teacher or judge; prints a table, writes JSON",
+                       description="teacher: caption match and realism of teacher samples under the oracle. "
+                                   "judge: held-out accuracy per question type, clean and on noisy images. "
+                                   "Writes <what>_probe.json into output_dir.")
+    p.add_argument("what", choices=("teacher", "judge"))
     _add_config_args(p)
     p = sub.add_parser("report", help="rebuild report.md from run directories",
                        description="Rebuild RUN_DIR/report.md from its result files; extra RUN_DIRs are merged in.")
@@ -57,11 +66,37 @@ def cmd_ls(group: str | None) -> int:
     return 0
 
 
-def cmd_prepare(cfg) -> int:
-    from harness.prepare import prepare_world
+def cmd_prepare(cfg, force: bool, world_only: bool) -> int:
+    from harness.prepare import prepare_models, prepare_world
 
     card = prepare_world(cfg.run.world)
     print(f"world ready: {card['path']}")
+    if not world_only:
+        seconds = prepare_models(cfg.run.teacher, cfg.run.judge, force=force)
+        print("models ready: " + ", ".join(f"{k} ({v} s)" for k, v in seconds.items()))
+    return 0
+
+
+def cmd_probe(cfg, what: str) -> int:
+    import json
+
+    from harness.atomic_io import write_json
+    from harness.models.teacher import load_or_train_teacher
+    from harness.probes import probe_judge, probe_teacher
+    from harness.rundir import default_run_dir
+
+    p = cfg.run.probe
+    out = Path(cfg.run.output_dir) if cfg.run.output_dir else default_run_dir(f"probe-{what}")
+    teacher = load_or_train_teacher(cfg.run.teacher)
+    if what == "teacher":
+        result = probe_teacher(teacher, n=p.n, steps=p.steps, cfg_scale=p.cfg_scale, seed=p.seed)
+    else:
+        from harness.scorers.tiny_judge import TinyJudgeScorer
+
+        result = probe_judge(TinyJudgeScorer(cfg.run.judge), teacher, n=p.n, seed=p.seed)
+    path = write_json(out / f"{what}_probe.json", result)
+    print(json.dumps(result, indent=2))
+    print(f"written: {path}")
     return 0
 
 
@@ -96,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load_config(args.config, args.overrides)
-        return cmd_run(cfg) if args.command == "run" else cmd_prepare(cfg)
+        if args.command == "run":
+            return cmd_run(cfg)
+        if args.command == "probe":
+            return cmd_probe(cfg, args.what)
+        return cmd_prepare(cfg, args.force, args.world_only)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -20,6 +20,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness import registry
 from harness.engine import PRESETS as ENGINE_PRESETS
+from harness.models.teacher_config import TeacherConfig
+from harness.scorers.judge_config import JudgeConfig
 from harness.world.dataset import WorldConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -32,6 +34,16 @@ class ConfigError(ValueError):
 
 def _choices(*values: str, **extra: Any) -> dict:
     return {"choices": list(values), **extra}
+
+
+@dataclass
+class ProbeConfig:
+    """``python -m harness probe teacher|judge``."""
+
+    n: int = field(default=128, metadata={"ge": 1})  # eval samples probed
+    steps: int = field(default=25, metadata={"ge": 1})  # teacher sampling steps
+    cfg_scale: float = field(default=3.0, metadata={"ge": 1.0})
+    seed: int = 1234
 
 
 @dataclass
@@ -49,7 +61,12 @@ class RunConfig:
     resume: str = "auto"  # auto: latest complete checkpoint in output_dir; never; or a checkpoint path
     eval_batch_size: int = field(default=64, metadata={"ge": 1})
     save_images: bool = True
+    scorer_path: Optional[str] = None  # local folder for scorer "hf" (LLaVA / Qwen2-VL)
+    trust_remote_code: bool = False  # only for a checkpoint you trust; never on by default
     world: WorldConfig = field(default_factory=WorldConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)  # embedded text-to-image teacher
+    judge: JudgeConfig = field(default_factory=JudgeConfig)  # embedded VLM judge (scorer "tiny")
+    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig())
 
 
 @dataclass
@@ -233,8 +250,12 @@ def load_config(preset: str = "default", overrides: list[str] | None = None) -> 
         if cfg_cls is not None:
             if name in schema:
                 raise ConfigError(f"method name '{name}' clashes with the run key '{name}'; rename the method")
+            section = OmegaConf.structured(cfg_cls)
+            preset = registry.methods.overrides(name)
+            if preset:  # an ablation preset: its values become this section's defaults
+                section = _merge(section, preset, f"preset '{name}'")
             with open_dict(schema):  # the RunConfig schema is closed; method sections join it here
-                schema[name] = OmegaConf.structured(cfg_cls)
+                schema[name] = section
 
     for key in preset_data:
         if key not in schema:

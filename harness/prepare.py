@@ -1,11 +1,16 @@
-"""``prepare``: build the embedded world into $HARNESS_HOME, keyed by its hash.
+"""``prepare``: build the embedded world and train the embedded models into $HARNESS_HOME.
 
-Runs rebuild the world deterministically from its config (it takes seconds), so the cache is a
-record for people: a data card with split sizes per category and a preview grid of samples.
+The world is rebuilt deterministically from its config in seconds, so its cache entry is a record
+for people (a data card and a preview grid). The teacher and the judge are trained once per config
+hash, in parallel, one process and one thread each: tiny models use a core each better than two
+threads share one model. A second ``prepare`` finds both in the cache and returns in seconds.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+import time
 from collections import Counter
 from dataclasses import asdict
 
@@ -38,3 +43,36 @@ def prepare_world(cfg: WorldConfig) -> dict:
             atomic_write_bytes(out / "preview_eval.png", png_bytes(preview_grid(samples)))
     write_json(out / "card.json", card)
     return card
+
+
+def _train_one(kind: str, cfg_dict: dict, force: bool, threads: int) -> str:
+    """Worker entry point (a spawned process): train or reuse one cached model."""
+    torch.set_num_threads(threads)
+    if kind == "teacher":
+        from harness.models.teacher import TeacherConfig, load_or_train_teacher
+
+        load_or_train_teacher(TeacherConfig(**cfg_dict), force=force)
+    else:
+        from harness.scorers.tiny_judge import JudgeConfig, load_or_train_judge
+
+        load_or_train_judge(JudgeConfig(**cfg_dict), force=force)
+    return kind
+
+
+def prepare_models(teacher_cfg, judge_cfg, force: bool = False, parallel: bool = True) -> dict[str, float]:
+    """Train (or find in the cache) the teacher and the judge; returns seconds per model."""
+    jobs = {"teacher": asdict(teacher_cfg), "judge": asdict(judge_cfg)}
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    if parallel and (os.cpu_count() or 1) >= 2:
+        ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+        with ctx.Pool(2) as pool:
+            results = {k: pool.apply_async(_train_one, (k, c, force, 1)) for k, c in jobs.items()}
+            for kind, res in results.items():
+                res.get()  # re-raises a worker's error here, with its message
+                seconds[kind] = round(time.perf_counter() - start, 1)
+    else:
+        for kind, c in jobs.items():
+            _train_one(kind, c, force, torch.get_num_threads())
+            seconds[kind] = round(time.perf_counter() - start, 1)
+    return seconds

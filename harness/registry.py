@@ -12,9 +12,16 @@ from __future__ import annotations
 import difflib
 import importlib
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Callable
+
+import yaml
+
+# Method presets: YAML files naming a base method and overrides of its config (ablations are
+# configurations, not code). Listed and loaded like methods.
+METHOD_PRESET_DIR = Path(__file__).parent / "configs" / "methods"
 
 GROUPS = ("methods", "suites", "scorers", "backbones")
 
@@ -23,6 +30,7 @@ BUILTIN: dict[str, dict[str, str]] = {
     "methods": {
         "copy": "methods.calibration:CopyMethod",
         "target": "methods.calibration:TargetMethod",
+        "npedit": "methods.npedit:NPEdit",
     },
     "suites": {
         "shapes": "benchmarks.shapes_suite:ShapesSuite",
@@ -61,7 +69,19 @@ class PluginLoadError(ImportError):
 class Entry:
     name: str
     target: str | Any  # "module:attr" or the object itself
-    source: str  # "builtin", "entry-point <dist>", "runtime"
+    source: str  # "builtin", "entry-point <dist>", "runtime", "preset <file>"
+    overrides: dict = field(default_factory=dict)  # presets: config values over the base method's
+
+
+def method_presets() -> dict[str, tuple[str, dict, Path]]:
+    """name -> (base method, overrides, file) for every YAML in configs/methods/."""
+    out = {}
+    for path in sorted(METHOD_PRESET_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict) or "method" not in data:
+            raise ValueError(f"{path}: a method preset needs 'method: <base>' and optional 'overrides: {{...}}'")
+        out[path.stem] = (str(data["method"]), dict(data.get("overrides") or {}), path)
+    return out
 
 
 def _import_target(target: str) -> Any:
@@ -95,7 +115,16 @@ class Registry:
             dist = getattr(ep, "dist", None)
             found[ep.name] = Entry(ep.name, ep.value, f"entry-point {dist.name if dist else '?'}")
         found.update(self._runtime)
+        if self.group == "methods":
+            for name, (base, overrides, path) in method_presets().items():
+                if base in found and name not in found:
+                    found[name] = Entry(name, found[base].target, f"preset {path.name} of {base}", overrides)
         return dict(sorted(found.items()))
+
+    def overrides(self, name: str) -> dict:
+        """Config overrides a preset applies over its base method's defaults ({} for plain plugins)."""
+        entries = self.entries()
+        return dict(entries[name].overrides) if name in entries else {}
 
     def names(self) -> list[str]:
         return list(self.entries())

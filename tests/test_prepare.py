@@ -4,7 +4,7 @@ from harness.cli import main
 
 
 def test_prepare_writes_a_data_card_under_harness_home(harness_home, capsys):
-    args = ["prepare", "world.n_unpaired=14", "world.n_paired=14", "world.n_eval=14"]
+    args = ["prepare", "--world-only", "world.n_unpaired=14", "world.n_paired=14", "world.n_eval=14"]
     assert main(args) == 0
     cards = list((harness_home / "world").glob("*/card.json"))
     assert len(cards) == 1

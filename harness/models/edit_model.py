@@ -180,6 +180,10 @@ class EditModel(torch.nn.Module):
                                timestep=t, img_ids=ids, txt_ids=txt_ids, guidance=guidance, return_dict=False)[0]
         return self._unpack(out[:, :n], h, w)
 
+    def forward(self, x_t: torch.Tensor, t, text, ref: torch.Tensor | None = None) -> torch.Tensor:
+        """= velocity; DDP and DeepSpeed hook ``forward``, so trained copies are called this way."""
+        return self.velocity(x_t, t, text, ref=ref)
+
     def velocity_cfg(self, x_t: torch.Tensor, t, text, scale: float, ref: torch.Tensor | None = None,
                      negative="") -> torch.Tensor:
         """Classifier-free guidance; the unconditional branch is the ``negative`` prompt (default empty),

@@ -127,9 +127,16 @@ class Scorer:
 
     device: torch.device
 
+    yes_id: int
+    no_id: int
+
     def yes_no_logits(self, images: ImagesArg, questions: Sequence[str]) -> torch.Tensor:
         """[B, 2] logits (Yes, No) at the first answer position."""
         raise NotImplementedError
+
+    def answer_logits(self, images: ImagesArg, questions: Sequence[str]) -> torch.Tensor:
+        """[B, V] logits over the whole vocabulary at the first answer position (optional)."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose full-vocabulary logits")
 
     def vlm_loss(self, images: ImagesArg, questions: Sequence[str], expected) -> torch.Tensor:
         """Per-sample NP-Edit loss -log sigmoid(+-(Yes - No)) toward the expected answers: [B]."""
@@ -310,7 +317,10 @@ class HFVLMScorer(Scorer):
             n_tok = pix.pop("_tokens") // (m * m)
         return {**self.text_inputs(list(questions), len(slots), n_tok), **pix}
 
-    def yes_no_logits(self, images: ImagesArg, questions: Sequence[str]) -> torch.Tensor:
+    def answer_logits(self, images: ImagesArg, questions: Sequence[str]) -> torch.Tensor:
+        """[B, V] full-vocabulary logits at the first answer position (for the full-CE ablation)."""
         inputs = self.model_inputs(images, questions)
-        logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
-        return logits[:, [self.yes_id, self.no_id]].float()
+        return self.model(**inputs, logits_to_keep=1).logits[:, -1].float()
+
+    def yes_no_logits(self, images: ImagesArg, questions: Sequence[str]) -> torch.Tensor:
+        return self.answer_logits(images, questions)[:, [self.yes_id, self.no_id]]

@@ -1,0 +1,1 @@
+from harness.models.teacher import TeacherConfig  # noqa: F401  (moved here after tuning)

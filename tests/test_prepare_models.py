@@ -1,0 +1,45 @@
+"""prepare trains the teacher and the judge (tiny configs here) and reuses them; probes write JSON."""
+
+import json
+
+import pytest
+
+from harness.cli import main
+
+TINY = [
+    "teacher.steps=3", "teacher.batch_size=4", "teacher.num_layers=1", "teacher.num_heads=2", "teacher.head_dim=16",
+    "teacher.caption_projection_dim=32", "teacher.text_hidden=32", "teacher.text_layers=1",
+    "teacher.warmup_steps=1", "teacher.ema_decay=0.0",
+    "judge.steps=3", "judge.vision_hidden=32", "judge.vision_layers=1", "judge.vision_heads=2", "judge.text_hidden=32",
+    "judge.text_layers=1", "judge.text_heads=2", "judge.text_intermediate=64", "judge.pair_batch=4",
+    "judge.single_batch=4", "judge.warmup=1", "judge.describe_steps=1", "judge.describe_batch=4",
+    "world.n_unpaired=7", "world.n_paired=7", "world.n_eval=7",
+]
+
+
+def _manifests(home):
+    return {p: p.stat().st_mtime_ns for p in home.glob("*/*/manifest.json")}
+
+
+def test_prepare_trains_both_models_once(harness_home, capsys):
+    assert main(["prepare", *TINY]) == 0
+    first = _manifests(harness_home)
+    assert {p.parent.parent.name for p in first} == {"teacher", "judge"}
+    assert main(["prepare", *TINY]) == 0
+    assert _manifests(harness_home) == first  # reused, not rebuilt
+    assert main(["prepare", "--force", *TINY]) == 0
+    assert all(first[p] != m for p, m in _manifests(harness_home).items())
+    assert "models ready" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("what", ["teacher", "judge"])
+def test_probe_writes_its_json(what, tmp_path):
+    assert main(["probe", what, *TINY, "probe.n=7", "probe.steps=2", f"output_dir={tmp_path}"]) == 0
+    result = json.loads((tmp_path / f"{what}_probe.json").read_text())
+    assert result["n"] >= 7
+    if what == "teacher":
+        assert 0 <= result["caption_match"] <= 1 and 0 <= result["realism"] <= 1
+    else:
+        assert {"edit", "identity", "presence"} <= set(result["clean"])
+        assert set(result["noisy"]) == {"0.25", "0.5", "0.75", "1.0"}
+        assert all(set(v) == {"x_t", "x0_pred"} for v in result["noisy"].values())
