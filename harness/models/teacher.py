@@ -102,8 +102,11 @@ def _lr_factor(step: int, cfg: TeacherConfig) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
 
 
-def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True) -> EditModel:
-    """Train the teacher from scratch and save it (EMA weights when enabled) to ``out_dir``."""
+def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True, probe=None,
+                  probe_every: int = 0) -> EditModel:
+    """Train the teacher from scratch and save it (EMA weights when enabled) to ``out_dir``.
+    ``probe(step, train_seconds, model)`` (optional, for learning curves) is called every ``probe_every``
+    steps with the weights that would be saved (EMA when enabled) in eval mode; its time is not counted."""
     cfg.validate()
     out_dir = Path(out_dir)
     model = build_teacher_model(cfg)
@@ -114,7 +117,7 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
     ema = [p.detach().clone() for p in params] if cfg.ema_decay > 0 else None
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 101]))
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    losses, t0 = [], time.time()
+    losses, t0, probe_s = [], time.time(), 0.0
     bar = tqdm(range(cfg.steps), desc="teacher", disable=not progress, mininterval=2.0)
     for step in bar:
         imgs, caps, _ = scene_batch(rng, cfg.batch_size, cfg)
@@ -141,13 +144,28 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
         losses.append(loss.item())
         if step % 20 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if probe is not None and probe_every and (step + 1) % probe_every == 0:
+            tp = time.time()
+            backup = [p.detach().clone() for p in params] if ema is not None else None
+            with torch.no_grad():
+                if ema is not None:
+                    for p, e in zip(params, ema):
+                        p.copy_(e)
+            model.eval()
+            probe(step + 1, tp - t0 - probe_s, model)
+            model.train()
+            if backup is not None:
+                with torch.no_grad():
+                    for p, b in zip(params, backup):
+                        p.copy_(b)
+            probe_s += time.time() - tp
     if ema is not None:
         with torch.no_grad():
             for p, e in zip(params, ema):
                 p.copy_(e)
     model.eval()
     model.save_pretrained(out_dir)
-    write_json(out_dir / "train_log.json", {"config": asdict(cfg), "wall_s": round(time.time() - t0, 1),
+    write_json(out_dir / "train_log.json", {"config": asdict(cfg), "wall_s": round(time.time() - t0 - probe_s, 1),
                                              "loss_first50": float(np.mean(losses[:50])),
                                              "loss_last50": float(np.mean(losses[-50:])),
                                              "losses_every10": [round(x, 5) for x in losses[::10]]})

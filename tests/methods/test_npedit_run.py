@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from harness.cli import main
 from tests.test_prepare_models import TINY
