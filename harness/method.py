@@ -43,9 +43,10 @@ class Method:
     # names of the models the Engine trains (each gets its own DeepSpeed plugin)
     trained_models: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, cfg: Any, ctx: RunContext):
+    def __init__(self, cfg: Any, ctx: RunContext, name: str | None = None):
         self.cfg = cfg
         self.ctx = ctx
+        self.name = name or type(self).__name__.lower()  # the name the run knows it by
         # compute accounting, summed over the run: nfe, vlm_calls, ... (logged by the Trainer)
         self.counters: dict[str, int] = {}
 
@@ -55,6 +56,9 @@ class Method:
     def train_step(self, step: int) -> dict[str, float]:
         """One update; returns scalar metrics. Batches are drawn as a function of ``step``."""
         raise NotImplementedError(f"{type(self).__name__} is marked trainable but has no train_step")
+
+    def finish(self) -> None:
+        """After training: export what later runs may chain from (see harness.editor)."""
 
     def trainer_state(self) -> dict:
         """JSON-able state the checkpoint must carry besides weights (e.g. counters)."""

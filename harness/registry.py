@@ -31,6 +31,8 @@ BUILTIN: dict[str, dict[str, str]] = {
         "copy": "methods.calibration:CopyMethod",
         "target": "methods.calibration:TargetMethod",
         "npedit": "methods.npedit:NPEdit",
+        "flow_grpo": "methods.flow_grpo:FlowGRPO",
+        "supervised": "methods.supervised:Supervised",
     },
     "suites": {
         "shapes": "benchmarks.shapes_suite:ShapesSuite",

@@ -100,7 +100,9 @@ def train(name: str, method: Method, ctx: RunContext) -> dict:
                                  micro_batch_size=method.cfg.batch_size, cpu=ctx.device.type == "cpu"),
                     trained=list(method.trained_models))
     method.setup(engine)
-    return Trainer(method, engine, ctx.run_dir, name, seed=run.seed, resume=run.resume).fit()
+    compute = Trainer(method, engine, ctx.run_dir, name, seed=run.seed, resume=run.resume).fit()
+    method.finish()
+    return compute
 
 
 def write_summary(run_dir: RunDir) -> dict:
@@ -130,7 +132,7 @@ def run(cfg: ResolvedConfig) -> Path:
     suites = [registry.suites.load(name)(ctx) for name in cfg.run.suites]
     for name in cfg.run.methods:
         method_cls = registry.methods.load(name)
-        method: Method = method_cls(cfg.methods.get(name), ctx)
+        method: Method = method_cls(cfg.methods.get(name), ctx, name=name)
         compute = train(name, method, ctx) if method.trainable else {"wall_seconds": 0.0}
         for suite in suites:
             start = time.perf_counter()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.trainer import TrainConfig
+from harness.editor import EditorConfig
 
 
 @dataclass
-class NPEditConfig(TrainConfig):
+class NPEditConfig(EditorConfig):
     steps: int = 300  # paper: 10K iterations (§1.6); CPU budget
     batch_size: int = 8
     max_grad_norm: float = 2.0  # re-implementation: grad-clip 2.0 (§1.9)
@@ -48,7 +48,4 @@ class NPEditConfig(TrainConfig):
     do_nothing_prob: float = field(default=0.01, metadata={"ge": 0.0, "le": 1.0})
     do_nothing_prompt: str = ""  # the world's tokenizer has no "do nothing": the empty instruction
     data_fraction: float = field(default=1.0, metadata={"ge": 0.0, "le": 1.0})
-
-    # Generator
-    ref_mode: str = field(default="channel", metadata={"choices": ["channel", "token"]})
     inference_steps: int = field(default=4, metadata={"ge": 1})  # paper: 4 for local edits

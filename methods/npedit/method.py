@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from harness.data import StepBatches
 from harness.method import Method
-from harness.models.edit_model import EditModel
+from harness.editor import export_generator, initial_generator
 from harness.models.samplers import few_step_sample, shift_t, unrolled_sample
 from harness.models.teacher import load_or_train_teacher
 from harness.models.trained import Trained
@@ -39,7 +39,7 @@ class NPEdit(Method):
             teacher = load_or_train_teacher(run.teacher)
             self.scorer = build_scorer(cfg.scorer, self.ctx)
         self.teacher = engine.frozen(teacher)
-        generator = EditModel.from_teacher(teacher, ref_mode=cfg.ref_mode)  # starts as the teacher
+        generator = initial_generator(cfg, teacher, self.ctx.run_dir)  # the teacher (new inputs at zero), or a chained run
         aux = copy.deepcopy(teacher)  # the fake-score model starts from the teacher too (§1.4)
         aux.train_text_encoder = False
         for model in (generator, aux):
@@ -128,6 +128,9 @@ class NPEdit(Method):
             if cfg.aux_updates_per_step:
                 metrics["loss_aux"] = float(l_aux.detach())
         return metrics
+
+    def finish(self) -> None:
+        export_generator(self.engine, "generator", self.gen.bare, self.ctx.run_dir, self.name)
 
     def questions(self, batch: dict, i: int):
         sample = {k: batch[k][i] for k in ("category", "instruction", "object_name")}

@@ -1,0 +1,138 @@
+"""Flow-GRPO (arXiv 2505.05470) for editing, as the official code does it (reference/baselines.md §1).
+
+Each update: for every (source, instruction) draw G SDE rollouts with per-step log-probs; score
+the final images with the judge (P of the correct answer to the edit and identity questions);
+turn rewards into group-relative advantages; then recompute the log-probs of the rollout's own
+steps with gradient and minimise the PPO-clip loss plus beta * KL to the initial policy.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from harness.data import StepBatches
+from harness.editor import export_generator, initial_generator
+from harness.method import Method
+from harness.models.samplers import euler_sample
+from harness.models.sde import sde_sample, sde_step_with_logprob
+from harness.models.teacher import load_or_train_teacher
+from harness.models.trained import Trained
+from harness.scorers.build import build_scorer
+from harness.scorers.reward import judge_verdicts
+from methods.flow_grpo.config import FlowGRPOConfig
+from methods.flow_grpo.objective import gaussian_kl, group_advantages, ppo_clip_loss
+
+
+class FlowGRPO(Method):
+    Config = FlowGRPOConfig
+    trainable = True
+    trained_models = ("generator",)
+
+    def setup(self, engine) -> None:
+        cfg, run = self.cfg, self.ctx.cfg.run
+        self.engine = engine
+        with engine.building_frozen():
+            teacher = load_or_train_teacher(run.teacher)
+            self.scorer = build_scorer(cfg.scorer, self.ctx)
+        generator = initial_generator(cfg, teacher, self.ctx.run_dir)
+        self.reference = engine.frozen(copy.deepcopy(generator))  # pi_ref: the initial weights
+        generator.requires_grad_(False)
+        for p in generator.trainable_parameters():
+            p.requires_grad_(True)
+        opt = torch.optim.AdamW(generator.trainable_parameters(), lr=cfg.lr)
+        self.gen = Trained(engine.prepare("generator", generator, opt), generator)
+        self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,
+                                   paired=False, data_fraction=cfg.data_fraction)
+
+    # ------------------------------------------------------------------ pieces
+    def rollout(self, batch: dict):
+        cfg = self.cfg
+        g = cfg.group_size
+        source = batch["source"].repeat_interleave(g, dim=0).to(self.engine.device)
+        instructions = [s for s in batch["instruction"] for _ in range(g)]
+        ref = self.gen.encode_image(source)
+        if cfg.same_noise_in_group:
+            noise = torch.randn(ref[::g].shape).repeat_interleave(g, dim=0).to(ref.device)
+        else:
+            noise = torch.randn(ref.shape).to(ref.device)
+        window = tuple(cfg.sde_window) if cfg.sde_window else None
+        traj = sde_sample(self.gen, instructions, cfg.rollout_steps, noise, ref=ref, noise_level=cfg.noise_level,
+                          sde_type=cfg.sde_type, window=window)
+        return source, instructions, ref, traj
+
+    def rewards(self, batch: dict, source: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        g = self.cfg.group_size
+        samples = [{k: batch[k][i // g] for k in ("category", "instruction", "object_name")}
+                   for i in range(source.shape[0])]
+        v = judge_verdicts(self.scorer, source, images, samples)
+        we, wi = self.cfg.reward_edit_weight, self.cfg.reward_identity_weight
+        reward = (we * v["edit"] + wi * v["identity"]) / max(we + wi, 1e-12)
+        return reward, {"reward_edit": float(v["edit"].mean()), "reward_identity": float(v["identity"].mean())}
+
+    def trained_steps(self, traj) -> list[int]:
+        """Stochastic steps, minus the last ones (timestep_fraction): their Gaussians are too sharp."""
+        n_train = int(self.cfg.rollout_steps * self.cfg.timestep_fraction)
+        return [j for j in range(n_train) if traj.sde_mask[j]]
+
+    def policy_loss(self, traj, instructions, ref, adv, keep) -> tuple[torch.Tensor, dict]:
+        cfg = self.cfg
+        steps = self.trained_steps(traj)
+        total = torch.zeros((), device=ref.device)
+        stats: dict[str, float] = {}
+        for j in steps:
+            t, t_next = traj.times[j], traj.times[j + 1]
+            v = self.gen.velocity(traj.xs[j], t, instructions, ref=ref)
+            step = sde_step_with_logprob(v, traj.xs[j], t, t_next, cfg.noise_level, cfg.sde_type,
+                                         t_max=traj.times[1], prev_sample=traj.xs[j + 1])
+            loss, s = ppo_clip_loss(step.log_prob, traj.log_probs[:, j], adv, cfg.clip_range, weight=keep.float())
+            if cfg.beta > 0:
+                with torch.no_grad():
+                    v_ref = self.reference.velocity(traj.xs[j], t, instructions, ref=ref)
+                    mean_ref = sde_step_with_logprob(v_ref, traj.xs[j], t, t_next, cfg.noise_level, cfg.sde_type,
+                                                     t_max=traj.times[1], prev_sample=traj.xs[j + 1]).mean
+                kl = gaussian_kl(step.mean, mean_ref, step.std).mean()
+                loss = loss + cfg.beta * kl
+                s["kl"] = float(kl.detach())
+            total = total + loss / len(steps)
+            for k, val in s.items():
+                stats[k] = stats.get(k, 0.0) + val / len(steps)
+        return total, stats
+
+    # ------------------------------------------------------------------ one update
+    def train_step(self, step: int) -> dict[str, float]:
+        cfg = self.cfg
+        batch = self.batches(step)
+        with torch.no_grad():
+            source, instructions, ref, traj = self.rollout(batch)
+            images = self.gen.decode(traj.xs[-1])
+        reward, reward_stats = self.rewards(batch, source, images)
+        b = reward.shape[0]
+        self.count("nfe", b * cfg.rollout_steps)
+        self.count("vlm_calls", 2 * b)
+        # Every rank's rewards join before advantages (global std); groups stay on their rank.
+        groups = torch.arange(b) // cfg.group_size + self.engine.rank * cfg.batch_size
+        all_r, all_g = self.engine.gather(reward), self.engine.gather(groups)
+        adv_all, keep_all = group_advantages(all_r.cpu(), all_g.cpu(), cfg.global_std, cfg.adv_clip_max)
+        mine = slice(self.engine.rank * b, (self.engine.rank + 1) * b)
+        adv, keep = adv_all[mine].to(ref.device), keep_all[mine].to(ref.device)
+        # Zero-advantage groups weigh 0 but are still computed: every rank runs the same passes.
+        loss, stats = self.policy_loss(traj, instructions, ref, adv, keep)
+        self.engine.backward("generator", loss)
+        self.engine.step("generator")
+        self.count("nfe", b * len(self.trained_steps(traj)))
+        return {"loss_policy": float(loss.detach()), "reward": float(all_r.mean()),
+                "reward_std": float(all_r.std()) if all_r.numel() > 1 else 0.0,
+                "zero_std_ratio": float(1 - keep_all.float().mean()), **reward_stats, **stats}
+
+    def finish(self) -> None:
+        export_generator(self.engine, "generator", self.gen.bare, self.ctx.run_dir, self.name)
+
+    @torch.no_grad()
+    def edit(self, samples, steps: int | None = None) -> torch.Tensor:
+        source = torch.stack([s.source for s in samples]).to(self.engine.device)
+        ref = self.gen.encode_image(source)
+        noise = torch.randn(ref.shape, generator=torch.Generator().manual_seed(self.ctx.cfg.run.seed)).to(ref.device)
+        x = euler_sample(self.gen, [s.instruction for s in samples], steps or self.cfg.inference_steps, noise, ref=ref)
+        return self.gen.decode(x).cpu()

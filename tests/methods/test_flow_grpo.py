@@ -1,0 +1,66 @@
+"""Flow-GRPO pieces: on-policy ratio 1 and KL 0, group advantages, and a tiny end-to-end update."""
+
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from harness.models.edit_model import EditModel
+from harness.models.trained import Trained
+from methods.flow_grpo.config import FlowGRPOConfig
+from methods.flow_grpo.method import FlowGRPO
+from methods.flow_grpo.objective import group_advantages, ppo_clip_loss
+
+
+def test_group_advantages_have_zero_mean_per_group_and_drop_flat_groups():
+    rewards = torch.tensor([0.1, 0.5, 0.9, 0.3, 0.7, 0.7, 0.7, 0.7])
+    groups = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    for global_std in (True, False):
+        adv, keep = group_advantages(rewards, groups, global_std=global_std)
+        assert float(adv[:4].sum()) == pytest.approx(0.0, abs=1e-6)
+        assert keep.tolist() == [True] * 4 + [False] * 4 and torch.all(adv[4:] == 0)
+    local, _ = group_advantages(rewards, groups, global_std=False)
+    torch.testing.assert_close(local[:4], (rewards[:4] - 0.45) / (rewards[:4].std() + 1e-4))
+    clipped, _ = group_advantages(torch.tensor([0.0, 0.0, 0.0, 1.0]), torch.zeros(4), global_std=False, clip=1.0)
+    assert float(clipped.max()) == 1.0
+
+
+def test_ppo_clip_limits_the_ratio_and_is_exactly_one_on_policy():
+    logp = torch.tensor([0.0, 0.0])
+    loss, stats = ppo_clip_loss(logp, logp.clone(), torch.tensor([1.0, -1.0]), 1e-4)
+    assert stats["ratio"] == 1.0 and stats["clipfrac"] == 0.0 and float(loss) == 0.0
+    # A ratio far above 1 with a positive advantage earns no more than the clipped value.
+    big, _ = ppo_clip_loss(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([1.0]), 0.1)
+    assert float(big) == pytest.approx(-1.1)
+
+
+@pytest.fixture
+def grpo(tiny_teacher):
+    gen = EditModel.from_teacher(tiny_teacher)
+    for p in gen.trainable_parameters():
+        p.requires_grad_(True)
+    m = FlowGRPO(FlowGRPOConfig(group_size=2, batch_size=2, rollout_steps=3, beta=0.04), ctx=None)
+    m.gen, m.reference = Trained(gen, gen), copy.deepcopy(gen).requires_grad_(False)
+    m.engine = SimpleNamespace(device=torch.device("cpu"), rank=0)
+    return m
+
+
+def test_on_policy_ratio_is_one_and_kl_zero_at_init(grpo):
+    torch.manual_seed(0)
+    batch = {"source": torch.rand(2, 3, 32, 32), "instruction": ["make the red circle blue", "remove the square"]}
+    with torch.no_grad():
+        source, instructions, ref, traj = grpo.rollout(batch)
+    assert source.shape[0] == 4 and traj.log_probs.shape == (4, 3)
+    adv = torch.tensor([1.0, -1.0, 0.5, -0.5])
+    loss, stats = grpo.policy_loss(traj, instructions, ref, adv, torch.ones(4, dtype=torch.bool))
+    assert stats["ratio"] == 1.0 and stats["kl"] == 0.0 and stats["clipfrac"] == 0.0
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in grpo.gen.bare.transformer.parameters())
+
+
+def test_trained_steps_skip_the_last_and_respect_the_window(grpo):
+    traj = SimpleNamespace(sde_mask=[True, True, True])
+    assert grpo.trained_steps(traj) == [0, 1]  # int(3 * 0.99) = 2: the last step is not trained
+    traj = SimpleNamespace(sde_mask=[False, True, False])
+    assert grpo.trained_steps(traj) == [1]
