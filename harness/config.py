@@ -60,6 +60,7 @@ class RunConfig:
     mixed_precision: str = field(default="no", metadata=_choices("no", "bf16"))
     resume: str = "auto"  # auto: latest complete checkpoint in output_dir; never; or a checkpoint path
     eval_batch_size: int = field(default=64, metadata={"ge": 1})
+    curve_samples: int = field(default=28, metadata={"ge": 1})  # eval samples per learning-curve point
     save_images: bool = True
     scorer_path: Optional[str] = None  # local folder for scorer "hf" (LLaVA / Qwen2-VL)
     trust_remote_code: bool = False  # only for a checkpoint you trust; never on by default

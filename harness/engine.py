@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 PRESETS = ("single", "ddp", "zero1", "zero2", "zero3")
@@ -175,6 +176,15 @@ class Engine:
     def mean(self, value: float | torch.Tensor) -> float:
         t = torch.as_tensor(value, dtype=torch.float32, device=self.device).reshape(1)
         return float(self.gather(t).mean())
+
+    def mean_dict(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Mean of each metric over the ranks that reported it. Ranks may report different keys
+        (e.g. a loss only some ranks' batches had), so whole dicts are gathered, not per-key."""
+        from accelerate.utils import gather_object
+
+        rows = gather_object([metrics]) if self.world_size > 1 else [metrics]
+        keys = sorted({k for r in rows for k in r})
+        return {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
 
     def wait(self) -> None:
         self.accelerator.wait_for_everyone()

@@ -68,11 +68,7 @@ def evaluate(method_name: str, method: Method, suite, run_dir: RunDir, batch_siz
     _barrier()  # every rank has read the same scored set before rank 0 appends to it
     main = is_main_process()
     for batch in tqdm(list(_batches(todo, batch_size)), desc=f"{method_name} on {suite.name}", leave=False):
-        given = batch if method.privileged else [s.without_target() for s in batch]
-        with torch.no_grad():
-            outputs = method.edit(given).detach().float().cpu()
-        # Score exactly what is saved (8-bit PNG), so every score can be recomputed from the files.
-        outputs = (outputs.clamp(0, 1) * 255).round() / 255
+        outputs = edit_quantised(method, batch)
         if outputs.shape[0] != len(batch):
             raise RuntimeError(f"method '{method_name}' returned {outputs.shape[0]} images for {len(batch)} samples")
         if not main:
@@ -89,6 +85,23 @@ def evaluate(method_name: str, method: Method, suite, run_dir: RunDir, batch_siz
     return len(todo)
 
 
+def edit_quantised(method: Method, samples: list) -> torch.Tensor:
+    """The method's edits (targets hidden unless privileged), rounded to 8 bit: what is scored is
+    exactly what the PNG holds, so every score can be recomputed from the files."""
+    given = samples if method.privileged else [s.without_target() for s in samples]
+    with torch.no_grad():
+        outputs = method.edit(given).detach().float().cpu()
+    return (outputs.clamp(0, 1) * 255).round() / 255
+
+
+def curve_scores(method: Method, suite, n: int) -> dict[str, float]:
+    """Mean suite metrics of the method's edits on the first ``n`` samples (a learning-curve point)."""
+    samples = suite.samples()[:n]
+    df = suite.score(samples, edit_quantised(method, samples))
+    return {f"eval_{c}": float(df[c].mean()) for c in df.columns
+            if c not in ("sample_id", "category") and pd.api.types.is_numeric_dtype(df[c])}
+
+
 def train(name: str, method: Method, ctx: RunContext) -> dict:
     """Train one method on its own Engine through the shared Trainer; returns compute used."""
     from harness.engine import Engine, EngineConfig
@@ -100,7 +113,8 @@ def train(name: str, method: Method, ctx: RunContext) -> dict:
                                  micro_batch_size=method.cfg.batch_size, cpu=ctx.device.type == "cpu"),
                     trained=list(method.trained_models))
     method.setup(engine)
-    compute = Trainer(method, engine, ctx.run_dir, name, seed=run.seed, resume=run.resume).fit()
+    curve = (lambda: curve_scores(method, ctx.extras["suites"][0], run.curve_samples)) if ctx.extras.get("suites") else None
+    compute = Trainer(method, engine, ctx.run_dir, name, seed=run.seed, resume=run.resume, curve=curve).fit()
     method.finish()
     return compute
 
@@ -130,6 +144,7 @@ def run(cfg: ResolvedConfig) -> Path:
 
     ctx = RunContext(cfg=cfg, run_dir=run_dir.path, home=harness_home(), device=device)
     suites = [registry.suites.load(name)(ctx) for name in cfg.run.suites]
+    ctx.extras["suites"] = suites
     for name in cfg.run.methods:
         method_cls = registry.methods.load(name)
         method: Method = method_cls(cfg.methods.get(name), ctx, name=name)

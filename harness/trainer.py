@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ class TrainConfig:
     log_every: int = field(default=10, metadata={"ge": 1})
     save_every: int = field(default=0, metadata={"ge": 0})  # 0: only at the end
     keep_last: int = field(default=2, metadata={"ge": 1})
+    # learning curve: every N steps edit a few eval samples and score them (0: off); the time it
+    # takes is not counted in wall_seconds, so curves compare methods at equal training compute
+    eval_every: int = field(default=0, metadata={"ge": 0})
 
 
 class StepSampler:
@@ -56,8 +59,10 @@ def _rng_for(seed: int, step: int, rank: int) -> None:
 
 class Trainer:
     def __init__(self, method: Any, engine: Any, run_dir: Path, name: str, seed: int = 0,
-                 resume: str = "auto"):
+                 resume: str = "auto", curve: Callable[[], dict] | None = None):
         self.method, self.engine, self.name, self.seed = method, engine, name, seed
+        self.curve = curve
+        self.wall_offset = 0.0  # training seconds of the run before a resume
         self.run_dir = Path(run_dir)
         self.cfg: TrainConfig = method.cfg
         self.ckpt = Checkpointer(self.run_dir / "checkpoints" / name, keep_last=self.cfg.keep_last)
@@ -83,27 +88,40 @@ class Trainer:
         self.engine.load(path)
         state = json.loads((path / "trainer_state.json").read_text())
         self.method.load_trainer_state(state.get("method", {}))
+        self.wall_offset = float(state.get("wall_seconds", 0.0))
         self._log({"event": "resume", "step": step, "from": str(path)})
         return step
 
+    def _curve_point(self, step: int, wall: float) -> None:
+        if self.curve is None:
+            return
+        scores = self.curve()
+        self._log({"event": "curve", "step": step, "wall_seconds": round(wall, 3), **self.method.counters,
+                   **scores})
+
     def fit(self) -> dict:
         start = self.start_step()
-        t0 = time.perf_counter()
-        wall = 0.0
+        wall = self.wall_offset  # training time only: logging, curves and checkpoints excluded
+        every = self.cfg.eval_every
+        if every and start == 0:
+            self._curve_point(0, wall)
         for step in range(start, self.cfg.steps):
+            t0 = time.perf_counter()
             _rng_for(self.seed, step, self.engine.rank)
             metrics = self.method.train_step(step)
+            wall += time.perf_counter() - t0
             bad = [k for k, v in metrics.items() if not np.isfinite(v)]
             if bad:
                 raise FloatingPointError(f"{self.name}: non-finite {', '.join(bad)} at step {step}; "
                                          "lower the learning rate or check the inputs")
-            if (step + 1) % self.cfg.log_every == 0 or step + 1 == self.cfg.steps:
-                reduced = {k: self.engine.mean(v) for k, v in sorted(metrics.items())}
-                wall = time.perf_counter() - t0
+            last = step + 1 == self.cfg.steps
+            if (step + 1) % self.cfg.log_every == 0 or last:
+                reduced = self.engine.mean_dict(metrics)
                 self._log({"event": "train", "step": step + 1, **reduced, **self.method.counters,
                            "wall_seconds": round(wall, 3)})
-            last = step + 1 == self.cfg.steps
+            if every and ((step + 1) % every == 0 or last):
+                self._curve_point(step + 1, wall)
             if last or (self.cfg.save_every and (step + 1) % self.cfg.save_every == 0):
-                self.ckpt.save(self.engine, step + 1, {"method": self.method.trainer_state()})
-        return {"wall_seconds": round(time.perf_counter() - t0, 3), "steps": self.cfg.steps - start,
-                **self.method.counters}
+                self.ckpt.save(self.engine, step + 1, {"method": self.method.trainer_state(),
+                                                       "wall_seconds": wall})
+        return {"wall_seconds": round(wall, 3), "steps": self.cfg.steps, **self.method.counters}

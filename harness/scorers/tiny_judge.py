@@ -58,6 +58,7 @@ class JudgeConfig:
     text_heads: int = 4
     text_intermediate: int = 256
     rope_theta: float = 1000.0
+    vision_model: str = "clip"  # "clip" or "siglip" (vision tower family)
     steps: int = 1200  # ~6-7 min on 2 free cores (0.3 s/step measured with patch 8)
     pair_batch: int = 32  # two-image questions per step
     single_batch: int = 16  # one-image questions per step
@@ -103,18 +104,25 @@ def build_processor(cfg: JudgeConfig):
         from transformers import CLIPImageProcessor as IP
     ip = IP(size={"shortest_edge": cfg.image_size}, crop_size={"height": cfg.image_size, "width": cfg.image_size},
             resample=3)
+    clip = cfg.vision_model == "clip"  # CLIP has a CLS token (dropped by the "default" strategy)
     return LlavaProcessor(image_processor=ip, tokenizer=build_tokenizer(), patch_size=cfg.patch_size,
-                          vision_feature_select_strategy="default", image_token="<image>",
-                          num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE)
+                          vision_feature_select_strategy="default" if clip else "full", image_token="<image>",
+                          num_additional_image_tokens=1 if clip else 0, chat_template=CHAT_TEMPLATE)
 
 
 def build_model(cfg: JudgeConfig, tokenizer):
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, SiglipVisionConfig
 
     torch.manual_seed(cfg.seed)
-    vision = CLIPVisionConfig(hidden_size=cfg.vision_hidden, intermediate_size=2 * cfg.vision_hidden,
-                              num_hidden_layers=cfg.vision_layers, num_attention_heads=cfg.vision_heads,
-                              image_size=cfg.image_size, patch_size=cfg.patch_size, projection_dim=cfg.vision_hidden)
+    common = dict(hidden_size=cfg.vision_hidden, intermediate_size=2 * cfg.vision_hidden,
+                  num_hidden_layers=cfg.vision_layers, num_attention_heads=cfg.vision_heads,
+                  image_size=cfg.image_size, patch_size=cfg.patch_size)
+    if cfg.vision_model == "clip":
+        vision = CLIPVisionConfig(**common, projection_dim=cfg.vision_hidden)
+    elif cfg.vision_model == "siglip":
+        vision = SiglipVisionConfig(**common, vision_use_head=False)
+    else:
+        raise ValueError(f"unknown vision_model {cfg.vision_model!r}; use 'clip' or 'siglip'")
     text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg.text_hidden,
                        intermediate_size=cfg.text_intermediate, num_hidden_layers=cfg.text_layers,
                        num_attention_heads=cfg.text_heads, num_key_value_heads=cfg.text_heads,
@@ -123,7 +131,8 @@ def build_model(cfg: JudgeConfig, tokenizer):
                        eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
     config = LlavaConfig(vision_config=vision, text_config=text,
                          image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-                         vision_feature_layer=-1, vision_feature_select_strategy="default")
+                         vision_feature_layer=-1,
+                         vision_feature_select_strategy="default" if cfg.vision_model == "clip" else "full")
     return LlavaForConditionalGeneration(config)
 
 

@@ -16,13 +16,16 @@ def _rows(out):
 
 def test_npedit_runs_every_phase_and_reports(tmp_path):
     out = tmp_path / "run"
-    assert main(["run", "methods=copy,npedit", *TINY, *STEPS, f"output_dir={out}"]) == 0
+    assert main(["run", "methods=copy,npedit", *TINY, *STEPS, "npedit.eval_every=2", f"output_dir={out}"]) == 0
     train = [r for r in _rows(out) if r.get("event") == "train" and r["method"] == "npedit"]
     assert [r["step"] for r in train] == [1, 2, 3, 4]
     assert "loss_identity" in train[0]  # warm-up
     assert train[1]["two_step"] == 0.0 and train[2]["two_step"] == 1.0  # single-step phase, then unrolled
     for key in ("loss_vlm", "loss_dmd", "loss_aux"):
         assert all(key in r for r in train[1:]), key
+    curve = [r for r in _rows(out) if r.get("event") == "curve"]
+    assert [r["step"] for r in curve] == [0, 2, 4] and all(0 <= r["eval_edit_success"] <= 1 for r in curve)
+    assert curve[-1]["nfe"] == 12 and curve[0]["wall_seconds"] == 0.0
     summary = json.loads((out / "summary.json").read_text())
     compute = summary["npedit"]["compute"]
     assert compute["nfe"] == 2 + 2 + 4 + 4 and compute["vlm_calls"] == 3 * 2 * 2
