@@ -11,12 +11,12 @@ import torch
 from tqdm.auto import tqdm
 
 from harness import registry
-from harness.atomic_io import atomic_write_text, read_jsonl, append_jsonl, write_json
+from harness.atomic_io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json
 from harness.config import ConfigError, ResolvedConfig
 from harness.method import Method, RunContext
 from harness.cache import harness_home
 from harness.provenance import now, provenance
-from harness.rundir import RunDir, default_run_dir
+from harness.rundir import RunDir, default_run_dir, png_bytes
 from harness.suite import aggregate
 from harness.world.dataset import world_hash
 
@@ -73,6 +73,11 @@ def evaluate(method_name: str, method: Method, suite, run_dir: RunDir, batch_siz
             raise RuntimeError(f"method '{method_name}' returned {outputs.shape[0]} images for {len(batch)} samples")
         if not main:
             continue
+        if save_images:
+            for s in batch:  # the inputs once, for the report's qualitative grid
+                src = run_dir.outputs / "_source" / suite.name / f"{s.id}.png"
+                if not src.exists():
+                    atomic_write_bytes(src, png_bytes(s.source))
         run_dir.save_outputs(method_name, suite.name, [s.id for s in batch], outputs,
                              [{"instruction": s.instruction, "category": s.category} for s in batch],
                              save_images=save_images)

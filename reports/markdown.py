@@ -81,7 +81,33 @@ def build_report(run_dirs: list[Path]) -> str:
         lines.append("No scores yet.")
     else:
         lines.append(tables(scores))
+    lines += figures(run_dirs[0], list(dict.fromkeys(scores["suite"])) if not scores.empty else [])
     return "\n".join(lines) + "\n"
+
+
+def figures(run_dir: Path, suites: list[str]) -> list[str]:
+    """Plots and grids of the (first) run, written next to report.md and linked from it."""
+    from reports import plots
+
+    out = []
+    path = plots.training_curves(run_dir)
+    if path:
+        out += ["## Training curves", "", f"![training curves]({path.name})", ""]
+    path = plots.compute_curves(run_dir)
+    if path:
+        out += ["## Oracle edit success against compute", "",
+                "Learning-curve points score the first eval samples during training; their time is not "
+                "counted as training time.", "", f"![compute curves]({path.name})", ""]
+        equal = plots.at_equal_budget(run_dir)
+        if not equal.empty:
+            out += ["### At the smallest shared budget", "", equal.to_markdown(index=False, floatfmt=".3f"), ""]
+    for suite in suites:
+        grid = plots.qualitative_grid(run_dir, suite)
+        if grid:
+            path, columns = grid
+            out += [f"## Samples of suite `{suite}`", "", "Columns: " + ", ".join(columns) + ".", "",
+                    f"![{suite} samples]({path.name})", ""]
+    return out
 
 
 def write_report(run_dir: Path, extra_runs: list[Path] | None = None) -> Path:

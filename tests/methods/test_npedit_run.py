@@ -30,6 +30,10 @@ def test_npedit_runs_every_phase_and_reports(tmp_path):
     compute = summary["npedit"]["compute"]
     assert compute["nfe"] == 2 + 2 + 4 + 4 and compute["vlm_calls"] == 3 * 2 * 2
     assert 0 <= summary["npedit"]["shapes"]["edit_success"] <= 1
+    report = (out / "report.md").read_text()
+    for figure in ("training_curves.png", "compute_curves.png", "grid_shapes.png"):
+        assert (out / figure).stat().st_size > 0 and f"({figure})" in report
+    assert "Columns: source, copy, npedit." in report and "At the smallest shared budget" in report
 
 
 def test_dmd_only_preset_has_no_vlm_loss(tmp_path):
