@@ -76,9 +76,15 @@ def cached_build(kind: str, config: Any, build: Callable[[Path], None], force: b
         build(tmp)
         files = {str(p.relative_to(tmp)): {"size": p.stat().st_size, "sha256": _sha256(p)} for p in _files(tmp)}
         write_json(tmp / MANIFEST, {"kind": kind, "key": key, "config": config, "files": files})
-        if entry.exists():
-            shutil.rmtree(entry)
-        os.replace(tmp, entry)
+        if entry.exists() and (force or verify(entry) is not None):
+            shutil.rmtree(entry, ignore_errors=True)
+        try:
+            os.replace(tmp, entry)
+        except OSError:
+            # Another process (a second rank) finished the same entry first: keep its copy.
+            if verify(entry) is not None:
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

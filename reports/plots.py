@@ -39,7 +39,7 @@ def training_curves(run_dir: Path) -> Path | None:
         return None
     long = train.melt(id_vars=["method", "step"], value_vars=keys, var_name="quantity").dropna()
     grid = sns.relplot(data=long, x="step", y="value", hue="method", col="quantity", col_wrap=min(4, len(keys)),
-                       kind="line", height=2.6, facet_kws={"sharey": False})
+                       kind="line", marker="o", height=2.6, facet_kws={"sharey": False})
     return _save(grid.figure, Path(run_dir) / "training_curves.png")
 
 
