@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -60,11 +61,29 @@ def verify(entry: Path) -> str | None:
     return None
 
 
+def _is_builder() -> bool:
+    """In a distributed run one process per node builds (LOCAL_RANK 0); the others wait for it.
+    Other ranks must not build: libraries skip writes on non-main ranks (a half-empty entry)."""
+    return os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def _wait_for(entry: Path, timeout_s: float) -> Path:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if entry.exists() and verify(entry) is None:
+            return entry
+        time.sleep(2.0)
+    raise TimeoutError(f"waited {timeout_s:.0f} s for local rank 0 to build {entry}; set "
+                       "HARNESS_CACHE_WAIT_S higher, or run `python -m harness prepare` before launching")
+
+
 def cached_build(kind: str, config: Any, build: Callable[[Path], None], force: bool = False,
                  log: Callable[[str], None] = print) -> Path:
     """Return the cache folder for (kind, config), building it with ``build(tmp_dir)`` if needed."""
     key = config_hash({"kind": kind, "config": config})
     entry = harness_home() / kind / key
+    if not _is_builder():
+        return _wait_for(entry, float(os.environ.get("HARNESS_CACHE_WAIT_S", 7200)))
     if entry.exists() and not force:
         problem = verify(entry)
         if problem is None:

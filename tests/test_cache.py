@@ -42,3 +42,20 @@ def test_failed_build_leaves_nothing(harness_home):
     except RuntimeError:
         pass
     assert list((harness_home / "toy").iterdir()) == []
+
+
+def test_non_zero_local_rank_waits_for_the_builder(monkeypatch):
+    calls = []
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("HARNESS_CACHE_WAIT_S", "0.1")
+    try:
+        cached_build("toy", {"n": 9}, _builder(calls))
+    except TimeoutError as e:
+        assert "prepare" in str(e)
+    else:
+        raise AssertionError("a non-zero local rank must not build")
+    assert calls == []
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    entry = cached_build("toy", {"n": 9}, _builder(calls))
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert cached_build("toy", {"n": 9}, _builder(calls)) == entry and len(calls) == 1
