@@ -105,14 +105,15 @@ class _TrainableCopy(Method):
 
     def train_step(self, step):
         x = torch.rand(self.cfg.batch_size, 3, 8, 8)
-        loss = ((self.module[0] * x - x) ** 2).mean()
+        gain = self.engine.unwrap("generator")[0]
+        loss = ((gain * x - x) ** 2).mean()
         self.engine.backward("generator", loss)
         self.engine.step("generator")
         self.count("nfe", self.cfg.batch_size)
         return {"loss": float(loss.detach())}
 
     def edit(self, samples, steps=None):
-        return torch.stack([s.source for s in samples]) * self.module[0].detach()
+        return torch.stack([s.source for s in samples]) * self.engine.unwrap("generator")[0].detach()
 
 
 def test_trainable_method_trains_checkpoints_and_reports_compute(tmp_path):
