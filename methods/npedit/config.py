@@ -11,6 +11,7 @@ from harness.editor import EditorConfig
 @dataclass
 class NPEditConfig(EditorConfig):
     steps: int = 300  # paper: 10K iterations (§1.6); CPU budget
+    eval_every: int = field(default=50, metadata={"ge": 0})  # learning-curve points for the report
     batch_size: int = 8
     max_grad_norm: float = 2.0  # re-implementation: grad-clip 2.0 (§1.9)
     lr: float = 1e-4  # generator; re-implementation 2e-5 at 512 px

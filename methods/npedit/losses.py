@@ -11,13 +11,15 @@ from harness.scorers.questions import Question
 
 
 def vlm_loss(scorer, source: torch.Tensor, output: torch.Tensor, questions: Sequence[Sequence[Question]],
-             mode: str = "binary", logit_scale: float = 1.0, reduce: str = "sum") -> torch.Tensor:
+             mode: str = "binary", logit_scale: float = 1.0, reduce: str = "sum",
+             stats: dict | None = None) -> torch.Tensor:
     """Eqn 4: L = -sum_j log p(a_j), p(a_j) = sigmoid(l_{a_j} - l_{not a_j}) over the Yes/No logits.
 
     ``questions[i]`` are sample i's questions (edit verification, identity preservation); a
     question with one image sees the output alone (removal), two images see (source, output).
     ``mode="full_vocab_ce"`` is the ablation: softmax over the whole vocabulary instead.
-    Images are in [0, 1]; the gradient flows into ``output`` only. Returns the batch mean.
+    Images are in [0, 1]; the gradient flows into ``output`` only. Returns the batch mean; ``stats``
+    (if given) receives the judge's mean probability of the correct answers ("reward").
     """
     per_question: list[tuple[int, torch.Tensor]] = []
     for n_images in (1, 2):
@@ -39,6 +41,8 @@ def vlm_loss(scorer, source: torch.Tensor, output: torch.Tensor, questions: Sequ
         else:
             raise ValueError(f"vlm_loss mode must be 'binary' or 'full_vocab_ce', got {mode!r}")
         per_question += list(zip(idx.tolist(), losses))
+    if stats is not None and mode == "binary":  # binary loss = -log p(correct)
+        stats["reward"] = float(torch.exp(-torch.stack([l for _, l in per_question]).detach()).mean())
     per_sample = [torch.stack([l for i, l in per_question if i == s]) for s in range(len(questions))]
     reduced = [l.sum() if reduce == "sum" else l.mean() for l in per_sample]
     return torch.stack(reduced).mean()

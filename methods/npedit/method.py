@@ -97,7 +97,7 @@ class NPEdit(Method):
         if keep.any() and cfg.lambda_vlm > 0:
             questions = [self.questions(batch, i) for i in range(b) if keep[i]]
             l_vlm = vlm_loss(self.scorer, source[keep], self.gen.decode(x[keep]), questions, mode=cfg.vlm_loss,
-                             logit_scale=self.logit_scale(step), reduce=cfg.question_reduce)
+                             logit_scale=self.logit_scale(step), reduce=cfg.question_reduce, stats=metrics)
             total = total + cfg.lambda_vlm * l_vlm
             metrics["loss_vlm"] = float(l_vlm.detach())
             self.count("vlm_calls", sum(len(q) for q in questions))

@@ -20,6 +20,7 @@ from harness.models.trained import Trained
 @dataclass
 class SupervisedConfig(EditorConfig):
     steps: int = 300
+    eval_every: int = field(default=50, metadata={"ge": 0})  # learning-curve points for the report
     batch_size: int = 8
     lr: float = 1e-4
     weighting_scheme: str = field(default="logit_normal",
