@@ -17,4 +17,8 @@ class Trained:
         return self.wrapped(x_t, t, text, ref=ref)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "encode_text":
+            # Text is encoded inside forward, where ZeRO-3 has gathered the text encoder's weights;
+            # samplers see no encode_text and pass the prompts through.
+            raise AttributeError(name)
         return getattr(self.bare, name)
