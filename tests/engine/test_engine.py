@@ -10,16 +10,14 @@ from harness.engine import Engine, EngineConfig
 
 @pytest.fixture(autouse=True)
 def isolated_dist_env(monkeypatch):
-    """An in-process DeepSpeed engine sets RANK/WORLD_SIZE/... and a process group; undo both so
-    later tests do not run as a 1-rank distributed job."""
+    """An in-process DeepSpeed engine sets RANK/WORLD_SIZE/...; remove them so later tests do not run
+    as a 1-rank distributed job. The process group stays: DeepSpeed caches it for the process."""
     keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
     saved = {k: os.environ.pop(k) for k in keys if k in os.environ}
     yield
     for k in keys:
         os.environ.pop(k, None)
     os.environ.update(saved)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
     from harness.engine import _reset_accelerate_state
 
     _reset_accelerate_state()
