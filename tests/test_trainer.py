@@ -1,12 +1,13 @@
 """Trainer: a run killed after its checkpoint and resumed reaches the same weights."""
 
+import os
 from dataclasses import dataclass
 
 import pytest
 import torch
 
 from harness.checkpoint import MARKER, Checkpointer
-from harness.engine import Engine, EngineConfig
+from harness.engine import Engine, EngineConfig, _reset_accelerate_state
 from harness.method import Method
 from harness.trainer import StepSampler, TrainConfig, Trainer
 
@@ -49,28 +50,41 @@ class Toy(Method):
         return {"loss": float(loss.detach())}
 
 
-def _fit(run_dir, crash_at=None, **cfg):
+def _fit(run_dir, crash_at=None, preset="single", **cfg):
     method = Toy(ToyConfig(**cfg), ctx=None)
     method.crash_at = crash_at
-    engine = Engine(EngineConfig(preset="single", cpu=True), trained=["gen"])
+    engine = Engine(EngineConfig(preset=preset, micro_batch_size=4, cpu=True), trained=["gen"])
     method.setup(engine)
     Trainer(method, engine, run_dir, "toy").fit()
-    return method
+    return method, engine
 
 
-def test_resume_after_kill_matches_uninterrupted(tmp_path):
-    full = _fit(tmp_path / "a")
+@pytest.fixture
+def clean_dist_env():
+    keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    saved = {k: os.environ.pop(k) for k in keys if k in os.environ}
+    yield
+    for k in keys:
+        os.environ.pop(k, None)
+    os.environ.update(saved)
+    _reset_accelerate_state()
+
+
+@pytest.mark.parametrize("preset", ["single", "zero2"])
+def test_resume_after_kill_matches_uninterrupted(preset, tmp_path, clean_dist_env):
+    full, e1 = _fit(tmp_path / "a", preset=preset)
+    final = {k: v.clone() for k, v in e1.state_dict("gen").items()}
     with pytest.raises(KeyboardInterrupt):
-        _fit(tmp_path / "b", crash_at=4)
+        _fit(tmp_path / "b", crash_at=4, preset=preset)
     assert Checkpointer(tmp_path / "b" / "checkpoints" / "toy").latest()[0] == 3
-    resumed = _fit(tmp_path / "b")
-    for p, q in zip(full.model.parameters(), resumed.model.parameters()):
-        torch.testing.assert_close(p, q)
+    resumed, e2 = _fit(tmp_path / "b", preset=preset)
+    for k, v in e2.state_dict("gen").items():
+        torch.testing.assert_close(v, final[k])
     assert resumed.counters["nfe"] == full.counters["nfe"] == 6 * 4  # counters resume too
 
 
 def test_half_written_checkpoint_is_ignored(tmp_path):
-    _fit(tmp_path)
+    _fit(tmp_path)[0]
     root = tmp_path / "checkpoints" / "toy"
     (root / "step-00000099").mkdir()  # no COMPLETE marker: a killed save
     assert Checkpointer(root).latest()[0] == 6
