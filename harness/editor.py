@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
+
 from harness.models.edit_model import EditModel
 from harness.trainer import TrainConfig
 
@@ -56,6 +58,33 @@ def initial_generator(cfg: EditorConfig, teacher: EditModel, run_dir: Path | Non
     if method not in found:
         raise FileNotFoundError(f"init_from={cfg.init_from}: no generator '{method}' in {root}; found: {found}")
     return EditModel.from_pretrained(root / method)
+
+
+def trainable(model: EditModel) -> EditModel:
+    """Freeze everything but the parts the model trains (its transformer; not the text encoder/VAE)."""
+    model.requires_grad_(False)
+    for p in model.trainable_parameters():
+        p.requires_grad_(True)
+    return model
+
+
+def prepare_generator(engine: Any, name: str, generator: EditModel, lr: float, betas=(0.9, 0.999)):
+    """AdamW on the trainable parameters, wrapped by the engine; returns the sampler-facing model."""
+    from harness.models.trained import Trained
+
+    trainable(generator)
+    opt = torch.optim.AdamW(generator.trainable_parameters(), lr=lr, betas=tuple(betas), weight_decay=0.0)
+    return Trained(engine.prepare(name, generator, opt), generator)
+
+
+@torch.no_grad()
+def euler_edit(generator, samples, steps: int, seed: int, device) -> torch.Tensor:
+    """Edit with the Euler ODE from seeded noise, conditioned on the source (supervised, Flow-GRPO)."""
+    from harness.models.samplers import euler_sample
+
+    ref = generator.encode_image(torch.stack([s.source for s in samples]).to(device))
+    noise = torch.randn(ref.shape, generator=torch.Generator().manual_seed(seed)).to(ref.device)
+    return generator.decode(euler_sample(generator, [s.instruction for s in samples], steps, noise, ref=ref)).cpu()
 
 
 def export_generator(engine: Any, name: str, model: EditModel, run_dir: Path, method: str) -> Path | None:

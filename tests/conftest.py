@@ -12,3 +12,18 @@ def harness_home(tmp_path, monkeypatch):
     home = tmp_path / "harness_home"
     monkeypatch.setenv("HARNESS_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def clean_dist_env():
+    """In-process DeepSpeed engines set RANK/WORLD_SIZE/...; remove them afterwards so later tests do
+    not run as a 1-rank distributed job. The process group stays: DeepSpeed caches it per process."""
+    from harness.engine import _reset_accelerate_state
+
+    keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    saved = {k: os.environ.pop(k) for k in keys if k in os.environ}
+    yield
+    for k in keys:
+        os.environ.pop(k, None)
+    os.environ.update(saved)
+    _reset_accelerate_state()

@@ -1,13 +1,12 @@
 """Trainer: a run killed after its checkpoint and resumed reaches the same weights."""
 
-import os
 from dataclasses import dataclass
 
 import pytest
 import torch
 
 from harness.checkpoint import MARKER, Checkpointer
-from harness.engine import Engine, EngineConfig, _reset_accelerate_state
+from harness.engine import Engine, EngineConfig
 from harness.method import Method
 from harness.trainer import StepSampler, TrainConfig, Trainer
 
@@ -59,15 +58,6 @@ def _fit(run_dir, crash_at=None, preset="single", **cfg):
     return method, engine
 
 
-@pytest.fixture
-def clean_dist_env():
-    keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-    saved = {k: os.environ.pop(k) for k in keys if k in os.environ}
-    yield
-    for k in keys:
-        os.environ.pop(k, None)
-    os.environ.update(saved)
-    _reset_accelerate_state()
 
 
 @pytest.mark.parametrize("preset", ["single", "zero2"])

@@ -13,12 +13,10 @@ import copy
 import torch
 
 from harness.data import StepBatches
-from harness.editor import export_generator, initial_generator
+from harness.editor import euler_edit, export_generator, initial_generator, prepare_generator
 from harness.method import Method
-from harness.models.samplers import euler_sample
 from harness.models.sde import sde_sample, sde_step_with_logprob
 from harness.models.teacher import load_or_train_teacher
-from harness.models.trained import Trained
 from harness.scorers.build import build_scorer
 from harness.scorers.reward import judge_verdicts
 from methods.flow_grpo.config import FlowGRPOConfig
@@ -38,11 +36,7 @@ class FlowGRPO(Method):
             self.scorer = build_scorer(cfg.scorer, self.ctx)
         generator = initial_generator(cfg, teacher, self.ctx.run_dir)
         self.reference = engine.frozen(copy.deepcopy(generator))  # pi_ref: the initial weights
-        generator.requires_grad_(False)
-        for p in generator.trainable_parameters():
-            p.requires_grad_(True)
-        opt = torch.optim.AdamW(generator.trainable_parameters(), lr=cfg.lr)
-        self.gen = Trained(engine.prepare("generator", generator, opt), generator)
+        self.gen = prepare_generator(engine, "generator", generator, cfg.lr)
         self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,
                                    paired=False, data_fraction=cfg.data_fraction)
 
@@ -129,10 +123,6 @@ class FlowGRPO(Method):
     def finish(self) -> None:
         export_generator(self.engine, "generator", self.gen.bare, self.ctx.run_dir, self.name)
 
-    @torch.no_grad()
     def edit(self, samples, steps: int | None = None) -> torch.Tensor:
-        source = torch.stack([s.source for s in samples]).to(self.engine.device)
-        ref = self.gen.encode_image(source)
-        noise = torch.randn(ref.shape, generator=torch.Generator().manual_seed(self.ctx.cfg.run.seed)).to(ref.device)
-        x = euler_sample(self.gen, [s.instruction for s in samples], steps or self.cfg.inference_steps, noise, ref=ref)
-        return self.gen.decode(x).cpu()
+        return euler_edit(self.gen, samples, steps or self.cfg.inference_steps, self.ctx.cfg.run.seed,
+                          self.engine.device)

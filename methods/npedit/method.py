@@ -16,10 +16,9 @@ import torch.nn.functional as F
 
 from harness.data import StepBatches
 from harness.method import Method
-from harness.editor import export_generator, initial_generator
+from harness.editor import export_generator, initial_generator, prepare_generator
 from harness.models.samplers import few_step_sample, shift_t, unrolled_sample
 from harness.models.teacher import load_or_train_teacher
-from harness.models.trained import Trained
 from harness.scorers.build import build_scorer
 from harness.scorers.questions import EDIT, questions_for
 from methods.npedit.config import NPEditConfig
@@ -42,15 +41,8 @@ class NPEdit(Method):
         generator = initial_generator(cfg, teacher, self.ctx.run_dir)  # the teacher (new inputs at zero), or a chained run
         aux = copy.deepcopy(teacher)  # the fake-score model starts from the teacher too (§1.4)
         aux.train_text_encoder = False
-        for model in (generator, aux):
-            model.requires_grad_(False)
-            for p in model.trainable_parameters():
-                p.requires_grad_(True)
-        betas = tuple(cfg.betas)
-        opt_g = torch.optim.AdamW(generator.trainable_parameters(), lr=cfg.lr, betas=betas, weight_decay=0.0)
-        opt_a = torch.optim.AdamW(aux.trainable_parameters(), lr=cfg.aux_lr, betas=betas, weight_decay=0.0)
-        self.gen = Trained(engine.prepare("generator", generator, opt_g), generator)
-        self.aux = Trained(engine.prepare("aux", aux, opt_a), aux)
+        self.gen = prepare_generator(engine, "generator", generator, cfg.lr, cfg.betas)
+        self.aux = prepare_generator(engine, "aux", aux, cfg.aux_lr, cfg.betas)
         self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,
                                    paired=False, data_fraction=cfg.data_fraction)
 

@@ -10,11 +10,9 @@ import torch
 from diffusers.training_utils import compute_density_for_timestep_sampling, compute_loss_weighting_for_sd3
 
 from harness.data import StepBatches
-from harness.editor import EditorConfig, export_generator, initial_generator
+from harness.editor import EditorConfig, euler_edit, export_generator, initial_generator, prepare_generator
 from harness.method import Method
-from harness.models.samplers import euler_sample
 from harness.models.teacher import load_or_train_teacher
-from harness.models.trained import Trained
 
 
 @dataclass
@@ -43,11 +41,7 @@ class Supervised(Method):
         with engine.building_frozen():
             teacher = load_or_train_teacher(run.teacher)
         generator = initial_generator(cfg, teacher, self.ctx.run_dir)
-        generator.requires_grad_(False)
-        for p in generator.trainable_parameters():
-            p.requires_grad_(True)
-        opt = torch.optim.AdamW(generator.trainable_parameters(), lr=cfg.lr)
-        self.gen = Trained(engine.prepare("generator", generator, opt), generator)
+        self.gen = prepare_generator(engine, "generator", generator, cfg.lr)
         # Paired data: the one method here that sees targets.
         self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,
                                    paired=True, data_fraction=cfg.data_fraction)
@@ -77,10 +71,6 @@ class Supervised(Method):
     def finish(self) -> None:
         export_generator(self.engine, "generator", self.gen.bare, self.ctx.run_dir, self.name)
 
-    @torch.no_grad()
     def edit(self, samples, steps: int | None = None) -> torch.Tensor:
-        source = torch.stack([s.source for s in samples]).to(self.engine.device)
-        ref = self.gen.encode_image(source)
-        noise = torch.randn(ref.shape, generator=torch.Generator().manual_seed(self.ctx.cfg.run.seed)).to(ref.device)
-        x = euler_sample(self.gen, [s.instruction for s in samples], steps or self.cfg.inference_steps, noise, ref=ref)
-        return self.gen.decode(x).cpu()
+        return euler_edit(self.gen, samples, steps or self.cfg.inference_steps, self.ctx.cfg.run.seed,
+                          self.engine.device)

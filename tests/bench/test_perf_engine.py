@@ -3,25 +3,15 @@
 Run with ``python -m pytest tests/bench --benchmark-enable``; step time is the benchmark, peak
 resident memory of the process (per rank: one rank here) goes to ``extra_info``."""
 
-import os
 import resource
 
 import pytest
 import torch
 
-from harness.engine import Engine, EngineConfig, _reset_accelerate_state
+from harness.engine import Engine, EngineConfig
 from harness.models.edit_model import EditModel
 
 
-@pytest.fixture
-def clean_dist_env():
-    keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-    saved = {k: os.environ.pop(k) for k in keys if k in os.environ}
-    yield
-    for k in keys:
-        os.environ.pop(k, None)
-    os.environ.update(saved)
-    _reset_accelerate_state()
 
 
 @pytest.mark.parametrize("preset", ["single", "zero2", "zero3"])

@@ -1,6 +1,5 @@
 """Engine: the same toy training on single / zero2 / zero3; two models step independently."""
 
-import os
 
 import pytest
 import torch
@@ -8,19 +7,9 @@ import torch
 from harness.engine import Engine, EngineConfig
 
 
-@pytest.fixture(autouse=True)
-def isolated_dist_env(monkeypatch):
-    """An in-process DeepSpeed engine sets RANK/WORLD_SIZE/...; remove them so later tests do not run
-    as a 1-rank distributed job. The process group stays: DeepSpeed caches it for the process."""
-    keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-    saved = {k: os.environ.pop(k) for k in keys if k in os.environ}
-    yield
-    for k in keys:
-        os.environ.pop(k, None)
-    os.environ.update(saved)
-    from harness.engine import _reset_accelerate_state
 
-    _reset_accelerate_state()
+
+pytestmark = pytest.mark.usefixtures("clean_dist_env")
 
 
 def _toy(seed):

@@ -1,26 +1,16 @@
 """NP-Edit's two DeepSpeed engines: a generator step moves only the generator, an aux step only aux."""
 
-import os
 
 import pytest
 import torch
 
 from harness.config import load_config
-from harness.engine import Engine, EngineConfig, _reset_accelerate_state
+from harness.engine import Engine, EngineConfig
 from harness.method import RunContext
 from methods.npedit.method import NPEdit
 from tests.test_prepare_models import TINY
 
 
-@pytest.fixture
-def clean_dist_env():
-    keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-    saved = {k: os.environ.pop(k) for k in keys if k in os.environ}
-    yield
-    for k in keys:
-        os.environ.pop(k, None)
-    os.environ.update(saved)
-    _reset_accelerate_state()
 
 
 def _flat(engine, name):

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from harness.editor import trainable
 from harness.models.edit_model import EditModel
 from harness.models.trained import Trained
 from methods.flow_grpo.config import FlowGRPOConfig
@@ -37,9 +38,7 @@ def test_ppo_clip_limits_the_ratio_and_is_exactly_one_on_policy():
 
 @pytest.fixture
 def grpo(tiny_teacher):
-    gen = EditModel.from_teacher(tiny_teacher)
-    for p in gen.trainable_parameters():
-        p.requires_grad_(True)
+    gen = trainable(EditModel.from_teacher(tiny_teacher))
     m = FlowGRPO(FlowGRPOConfig(group_size=2, batch_size=2, rollout_steps=3, beta=0.04), ctx=None)
     m.gen, m.reference = Trained(gen, gen), copy.deepcopy(gen).requires_grad_(False)
     m.engine = SimpleNamespace(device=torch.device("cpu"), rank=0)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.data import StepBatches
+from harness.editor import trainable
 from harness.models.edit_model import EditModel
 from harness.models.samplers import unrolled_sample
 from harness.scorers.questions import Question, questions_for
@@ -20,9 +21,7 @@ REMOVE = {"category": "subject-remove", "instruction": "remove the red circle", 
 
 
 def test_vlm_loss_trains_the_generator_only(tiny_scorer, tiny_teacher):
-    generator = EditModel.from_teacher(tiny_teacher)
-    for p in generator.trainable_parameters():
-        p.requires_grad_(True)
+    generator = trainable(EditModel.from_teacher(tiny_teacher))
     source = torch.rand(2, 3, 32, 32)
     ref = generator.encode_image(source)
     x = unrolled_sample(generator, [SAMPLE["instruction"], REMOVE["instruction"]], torch.randn_like(ref), ref=ref,

@@ -8,6 +8,7 @@ import torch
 
 from harness.cli import main
 from harness.data import StepBatches
+from harness.editor import trainable
 from harness.models.edit_model import EditModel
 from harness.models.trained import Trained
 from harness.world.dataset import WorldConfig
@@ -16,9 +17,7 @@ from tests.test_prepare_models import TINY
 
 
 def test_supervised_loss_decreases_on_a_fixed_batch(tiny_teacher):
-    gen = EditModel.from_teacher(tiny_teacher)
-    for p in gen.trainable_parameters():
-        p.requires_grad_(True)
+    gen = trainable(EditModel.from_teacher(tiny_teacher))
     m = Supervised(SupervisedConfig(weighting_scheme="uniform"), ctx=None)
     m.gen, m.engine = Trained(gen, gen), SimpleNamespace(device=torch.device("cpu"))
     batch = StepBatches(WorldConfig(n_unpaired=4, n_paired=8, n_eval=7), batch_size=8, seed=0, paired=True)(0)
