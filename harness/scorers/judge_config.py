@@ -1,1 +1,53 @@
-from harness.scorers.tiny_judge import JudgeConfig  # noqa: F401  (moved here after tuning)
+"""The embedded judge's config, apart from its training code so that the CLI imports it cheaply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.scorers.questions import PROBES
+
+JUDGE_VERSION = "tiny-llava-judge-2"
+
+
+@dataclass
+class JudgeConfig:
+    seed: int = 0
+    image_size: int = 32  # world resolution: no resize in the preprocessing
+    # 8 px patches: 16 tokens per image. The patch embedding still sees every pixel at full 32 px
+    # resolution; patch 4 (64 tokens) costs ~3x per step on CPU, which the budget cannot afford.
+    patch_size: int = 8
+    vision_hidden: int = 96
+    vision_layers: int = 3
+    vision_heads: int = 4
+    text_hidden: int = 128
+    text_layers: int = 3
+    text_heads: int = 4
+    text_intermediate: int = 256
+    rope_theta: float = 1000.0
+    vision_model: str = "clip"  # "clip" or "siglip" (vision tower family)
+    images_first: bool = True  # prompt order: images then question (True) or question then images
+    # initializer_range of the language model and projector. The HF default 0.02 leaves attention
+    # uniform and the Yes/No and VQA losses on object attributes at chance for hundreds of steps;
+    # 0.1 got single-object colour VQA from 0.15 to 0.46-0.62 in 300 steps.
+    init_std: float = 0.1
+    pos_init_std: float = 0.0  # >0: re-initialise the vision position embeddings with this std
+    # Measured on ONE thread (2-core box, the other core busy): 1000 one-image steps ~0.28 s/step, then
+    # 750 mixed steps ~0.39 s/step: 590 s of training in all, inside the 12 min budget. Held-out
+    # (evaluate_judge n=140 seed=1234): background 1.00, count 0.86, edit 0.64, presence 0.63,
+    # colour 0.56, identity 0.54, shape 0.45 -- the >= 0.9 target is NOT reached yet.
+    steps: int = 1750
+    pair_batch: int = 32  # two-image questions per step
+    single_batch: int = 16  # one-image questions per step
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 0.01
+    probe_types: list[str] = field(default_factory=lambda: list(PROBES))  # one-image probe questions used
+    remove_share: float = 0.3  # share of one-image questions that are the removal edit question
+    single_only_steps: int = 1000  # curriculum: one-image Yes/No questions (+ VQA) only, before the pairs
+    describe_steps: int = 0  # alignment stage: only dense describe-the-image / describe-the-change LM loss
+    describe_batch: int = 16  # per image count, in the alignment stage and as an auxiliary loss after it
+    describe_every: int = 0  # after the alignment stage, add the describe loss every N steps (0: never)
+    vqa_batch: int = 32  # one-word-answer questions (background/colour/shape/count) per step, as an auxiliary LM loss
+    vqa_every: int = 1  # add the VQA loss every N steps (it also joins the alignment stage)
+    degrade_prob: float = 0.1  # share of "No" answers that are blurred/noisy versions of a "Yes" image
+    version: str = JUDGE_VERSION

@@ -76,6 +76,16 @@ DESCRIBE = {
     "change": "what request turns the first image into the second ?",
 }
 
+# Short-answer questions about one image (answer: one word), an auxiliary LM loss of the embedded
+# judge: they give the vision tower a direct signal per attribute, which the Yes/No questions alone
+# only give once the model already tells the attribute's values apart.
+VQA: dict[str, str] = {
+    "background": "what is the background ?",
+    "color": "what color is the {shape} ?",
+    "shape": "what shape is the {color} object ?",
+    "count": "how many objects are there ?",
+}
+
 
 def _get(sample_like, key):
     return sample_like[key] if isinstance(sample_like, dict) else getattr(sample_like, key)
@@ -93,7 +103,7 @@ def questions_for(sample_like) -> list[Question]:
 def question_words() -> set[str]:
     """Every literal word of every template and probe (placeholders excluded)."""
     words = set(COUNT_WORDS)
-    texts = [t.text for pair in TEMPLATES.values() for t in pair] + list(PROBES.values()) + list(DESCRIBE.values())
+    texts = [t.text for pair in TEMPLATES.values() for t in pair] + list(PROBES.values()) + list(DESCRIBE.values()) + list(VQA.values())
     for text in texts:
         words.update(w for w in text.split() if not w.startswith("{"))
     return words

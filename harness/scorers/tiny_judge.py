@@ -10,7 +10,7 @@ import json
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +24,10 @@ from harness.world.render import render_batch
 from harness.world.scene import MAX_OBJECTS, Obj, Scene, is_valid, placements, random_scene
 from harness.world.text import vocabulary
 
-from .questions import COUNT_WORDS, DESCRIBE, EDIT, IDENTITY, PROBES, TEMPLATES, question_words
+from .questions import COUNT_WORDS, DESCRIBE, EDIT, IDENTITY, PROBES, TEMPLATES, VQA, question_words
+from .judge_config import JUDGE_VERSION, JudgeConfig  # noqa: F401 (re-exported)
 from .scorer import HFVLMScorer
 
-JUDGE_VERSION = "tiny-llava-judge-1"
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "USER:", "ASSISTANT:", "Yes", "No"]
 # Images first, then the question, then the answer: the question words sit right after the
 # images and read them, like the describe-stage text does.
@@ -39,40 +39,16 @@ CHAT_TEMPLATE = (
     "{% for c in m['content'] %}{% if c['type'] == 'text' %}{{ c['text'] }} {% endif %}{% endfor %}{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
+# Question first, then the images: every image token can read the question (which object, which
+# attribute) while the vision features are mixed in.
+CHAT_TEMPLATE_TEXT_FIRST = CHAT_TEMPLATE.replace(
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image> {% endif %}{% endfor %}"
+    "{% for c in m['content'] %}{% if c['type'] == 'text' %}{{ c['text'] }} {% endif %}{% endfor %}",
+    "{% for c in m['content'] %}{% if c['type'] == 'text' %}{{ c['text'] }} {% endif %}{% endfor %}"
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image> {% endif %}{% endfor %}")
+assert CHAT_TEMPLATE_TEXT_FIRST != CHAT_TEMPLATE
 PROBE_TYPES = tuple(PROBES)
 QUESTION_TYPES = (EDIT, IDENTITY) + PROBE_TYPES
-
-
-@dataclass
-class JudgeConfig:
-    seed: int = 0
-    image_size: int = 32  # world resolution: no resize in the preprocessing
-    # 8 px patches: 16 tokens per image. The patch embedding still sees every pixel at full 32 px
-    # resolution; patch 4 (64 tokens) costs ~3x per step on CPU, which the budget cannot afford.
-    patch_size: int = 8
-    vision_hidden: int = 96
-    vision_layers: int = 3
-    vision_heads: int = 4
-    text_hidden: int = 128
-    text_layers: int = 3
-    text_heads: int = 4
-    text_intermediate: int = 256
-    rope_theta: float = 1000.0
-    vision_model: str = "clip"  # "clip" or "siglip" (vision tower family)
-    steps: int = 1200  # ~6-7 min on 2 free cores (0.3 s/step measured with patch 8)
-    pair_batch: int = 32  # two-image questions per step
-    single_batch: int = 16  # one-image questions per step
-    lr: float = 1e-3
-    warmup: int = 100
-    weight_decay: float = 0.01
-    probe_types: list = field(default_factory=lambda: list(PROBES))  # one-image probe questions used
-    remove_share: float = 0.3  # share of one-image questions that are the removal edit question
-    single_only_steps: int = 0  # curriculum option: one-image Yes/No questions only, after the describe stage
-    describe_steps: int = 100  # alignment stage: only dense describe-the-image / describe-the-change LM loss
-    describe_batch: int = 16  # per image count, in the alignment stage and as an auxiliary loss after it
-    describe_every: int = 2  # after the alignment stage, add the describe loss every N steps (0: never)
-    degrade_prob: float = 0.1  # share of "No" answers that are blurred/noisy versions of a "Yes" image
-    version: str = JUDGE_VERSION
 
 
 # ---------------------------------------------------------------- model + processor
@@ -107,7 +83,8 @@ def build_processor(cfg: JudgeConfig):
     clip = cfg.vision_model == "clip"  # CLIP has a CLS token (dropped by the "default" strategy)
     return LlavaProcessor(image_processor=ip, tokenizer=build_tokenizer(), patch_size=cfg.patch_size,
                           vision_feature_select_strategy="default" if clip else "full", image_token="<image>",
-                          num_additional_image_tokens=1 if clip else 0, chat_template=CHAT_TEMPLATE)
+                          num_additional_image_tokens=1 if clip else 0,
+                          chat_template=CHAT_TEMPLATE if cfg.images_first else CHAT_TEMPLATE_TEXT_FIRST)
 
 
 def build_model(cfg: JudgeConfig, tokenizer):
@@ -128,12 +105,17 @@ def build_model(cfg: JudgeConfig, tokenizer):
                        num_attention_heads=cfg.text_heads, num_key_value_heads=cfg.text_heads,
                        max_position_embeddings=512, rope_theta=cfg.rope_theta,
                        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                       eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
+                       eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False,
+                       initializer_range=cfg.init_std)
     config = LlavaConfig(vision_config=vision, text_config=text,
                          image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
                          vision_feature_layer=-1,
                          vision_feature_select_strategy="default" if cfg.vision_model == "clip" else "full")
-    return LlavaForConditionalGeneration(config)
+    model = LlavaForConditionalGeneration(config)
+    if cfg.pos_init_std > 0:
+        with torch.no_grad():
+            model.model.vision_tower.embeddings.position_embedding.weight.normal_(0.0, cfg.pos_init_std)
+    return model
 
 
 # ---------------------------------------------------------------- exact labels from scene graphs
@@ -417,6 +399,35 @@ def describe_examples(rng, n: int, k: int) -> list[Example]:
     return out
 
 
+def vqa_examples(rng, n: int) -> list[Example]:
+    """One-image questions with a one-word answer (stored in Example.variant), attributes drawn evenly."""
+    out = []
+    while len(out) < n:
+        scene = random_scene(rng, min_objects=0 if rng.random() < 0.1 else 1)
+        if rng.random() < 0.3:
+            scene = perturb(scene, rng) or scene
+        kind = _pick(rng, list(VQA))
+        objs = scene.objects
+        if kind == "background":
+            q, a = VQA[kind], scene.background
+        elif kind == "count":
+            q, a = VQA[kind], COUNT_WORDS[len(objs)]
+        elif kind == "color":
+            uniq = [o for o in objs if sum(p.shape == o.shape for p in objs) == 1]
+            if not uniq:
+                continue
+            o = _pick(rng, uniq)
+            q, a = VQA[kind].format(shape=o.shape), o.color
+        else:
+            uniq = [o for o in objs if sum(p.color == o.color for p in objs) == 1]
+            if not uniq:
+                continue
+            o = _pick(rng, uniq)
+            q, a = VQA[kind].format(color=o.color), o.shape
+        out.append(Example([scene], q, True, "vqa", a))
+    return out
+
+
 def _describe_loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int):
     """Teacher-forced LM loss on the answer text (stored in Example.variant)."""
     slots = render_examples(examples, rng, resolution)
@@ -441,8 +452,11 @@ def _describe_loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution
     return out.loss
 
 
-def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu") -> dict:
-    """Train the judge and save model + processor into out_dir. Returns a summary dict."""
+def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_step=None) -> dict:
+    """Train the judge and save model + processor into out_dir. Returns a summary dict.
+
+    on_step(step, scorer), if given, is called after every optimiser step (learning curves).
+    """
     out_dir = Path(out_dir)
     processor = build_processor(cfg)
     model = build_model(cfg, processor.tokenizer)
@@ -478,6 +492,9 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu") -> di
         if step < cfg.describe_steps or (cfg.describe_every and step % cfg.describe_every == 0):
             aux = sum(_describe_loss(scorer, describe_examples(rng, cfg.describe_batch, k), rng, cfg.image_size)
                       for k in (1, 2)) / 2
+        if cfg.vqa_batch and (step < cfg.describe_steps or step % max(1, cfg.vqa_every) == 0):
+            vq = _describe_loss(scorer, vqa_examples(rng, cfg.vqa_batch), rng, cfg.image_size)
+            aux = vq if aux is None else aux + vq
         if step < cfg.describe_steps:
             nan = torch.tensor(float("nan"))
             lp = ap = ls = as_ = nan
@@ -499,12 +516,14 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu") -> di
         opt.step()
         sched.step()
         history.append((lp.item(), ap.item(), ls.item(), as_.item(), float("nan") if aux is None else aux.item()))
+        if on_step is not None:
+            on_step(step, scorer)
         if log and (step + 1) % 50 == 0:
             with warnings.catch_warnings():  # a stage without Yes/No losses averages only NaNs
                 warnings.simplefilter("ignore", RuntimeWarning)
                 h = np.nanmean(history[-50:], axis=0)
             log(f"judge step {step + 1}/{cfg.steps}: pair loss {h[0]:.3f} acc {h[1]:.2f} | "
-                f"single loss {h[2]:.3f} acc {h[3]:.2f} | describe {h[4]:.3f} | {time.time() - t0:.0f}s")
+                f"single loss {h[2]:.3f} acc {h[3]:.2f} | aux (describe+vqa) {h[4]:.3f} | {time.time() - t0:.0f}s")
     loss1, desc1 = fixed_loss()
     model.eval().to("cpu")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -56,8 +56,51 @@ def test_describe_stage_and_mixed_steps_run(tiny_cfg, tmp_path):
     from harness.scorers.tiny_judge import train_judge
 
     cfg = replace(tiny_cfg, steps=3, describe_steps=1, describe_every=1, pair_batch=4, single_batch=4,
-                  describe_batch=2)
-    log = train_judge(cfg, tmp_path / "j", log=None)
+                  describe_batch=2, vqa_batch=2, single_only_steps=0)
+    seen = []
+    log = train_judge(cfg, tmp_path / "j", log=None, on_step=lambda step, scorer: seen.append(step))
+    assert seen == [0, 1, 2]
     hist = np.array(log["history"], dtype=float)  # None (stage without that loss) -> NaN
     assert np.isfinite(hist[0, 4]) and np.isnan(hist[0, 0])  # alignment stage: describe loss only
     assert np.isfinite(hist[1:]).all()  # then Yes/No losses plus the auxiliary describe loss
+
+
+def test_vqa_examples_have_exact_one_word_answers():
+    from harness.scorers.tiny_judge import build_tokenizer, vqa_examples
+    from harness.world.palette import BACKGROUNDS, COLORS, SHAPES
+
+    tok = build_tokenizer()
+    exs = vqa_examples(np.random.default_rng(0), 60)
+    assert len(exs) == 60 and {len(e.images) for e in exs} == {1}
+    for e in exs:
+        scene, q, a = e.images[0], e.question, e.variant
+        ids = tok.encode(q + " " + a, add_special_tokens=False)
+        assert tok.unk_token_id not in ids
+        if "background" in q:
+            assert a == scene.background and a in BACKGROUNDS
+        elif q.startswith("how many"):
+            assert a == ("zero", "one", "two", "three")[len(scene.objects)]
+        elif q.startswith("what color"):
+            shape = q.split()[-2]
+            assert [o.color for o in scene.objects if o.shape == shape] == [a] and a in COLORS
+        else:
+            color = q.split()[4]
+            assert [o.shape for o in scene.objects if o.color == color] == [a] and a in SHAPES
+
+
+def test_siglip_tower_and_question_first_prompt(tiny_cfg):
+    import torch
+    from harness.scorers.scorer import HFVLMScorer
+    from harness.scorers.tiny_judge import build_model, build_processor
+
+    cfg = replace(tiny_cfg, vision_model="siglip", images_first=False, init_std=0.1, pos_init_std=0.5)
+    proc = build_processor(cfg)
+    model = build_model(cfg, proc.tokenizer)
+    sc = HFVLMScorer.from_parts(model, proc.tokenizer, proc.image_processor, proc)
+    n_tok = sc._llava_tokens_per_image((32, 32))
+    assert n_tok == (32 // cfg.patch_size) ** 2  # no CLS token with SigLIP: the "full" strategy
+    ids = sc._ids("is the background white ? Answer Yes or No .", 2, n_tok)
+    words = proc.tokenizer.convert_ids_to_tokens(ids)
+    assert words.index("background") < words.index("<image>") and words[-1] == "ASSISTANT:"
+    lg = sc.yes_no_logits([torch.rand(3, 3, 32, 32), torch.rand(3, 3, 32, 32)], ["is the background white ?"] * 3)
+    assert lg.shape == (3, 2) and torch.isfinite(lg).all()
