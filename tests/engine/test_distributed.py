@@ -40,7 +40,8 @@ METHOD_STEPS = ["npedit.steps=3", "npedit.identity_warmup=1", "npedit.single_ste
                 "flow_grpo.log_every=1", "supervised.steps=2", "supervised.batch_size=2", "supervised.log_every=1"]
 
 
-@pytest.mark.parametrize("engine, methods", [("zero2", "npedit,flow_grpo,supervised"), ("zero3", "npedit")])
+@pytest.mark.parametrize("engine, methods", [("zero2", "npedit,flow_grpo,supervised"), ("zero3", "npedit"),
+                                             ("ddp", "npedit,flow_grpo")])
 def test_methods_train_on_two_ranks(engine, methods, tmp_path, harness_home):
     from harness.cli import main
     from tests.test_prepare_models import TINY
