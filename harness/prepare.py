@@ -67,10 +67,12 @@ def prepare_models(teacher_cfg, judge_cfg, force: bool = False, parallel: bool =
     if parallel and (os.cpu_count() or 1) >= 2:
         ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
         with ctx.Pool(2) as pool:
-            results = {k: pool.apply_async(_train_one, (k, c, force, 1)) for k, c in jobs.items()}
-            for kind, res in results.items():
-                res.get()  # re-raises a worker's error here, with its message
+            def done(kind: str) -> None:  # runs in this process as each worker finishes
                 seconds[kind] = round(time.perf_counter() - start, 1)
+
+            results = [pool.apply_async(_train_one, (k, c, force, 1), callback=done) for k, c in jobs.items()]
+            for res in results:
+                res.get()  # re-raises a worker's error here, with its message
     else:
         for kind, c in jobs.items():
             _train_one(kind, c, force, torch.get_num_threads())
