@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.cache import cached_build
-from harness.world.edits import CATEGORIES, DIRECTIONS, sample_edit
+from harness.world.edits import CATEGORIES, DIRECTIONS, preserved, sample_edit
 from harness.world.palette import BACKGROUNDS, COLORS, SHAPES, SIZE_ORDER
 from harness.world.render import render_batch
 from harness.world.scene import MAX_OBJECTS, Obj, Scene, is_valid, placements, random_scene
@@ -166,22 +166,8 @@ def edit_done(case: Case, out: Scene) -> bool:
 
 
 def identity_kept(case: Case, out: Scene) -> bool:
-    """Everything the instruction does not name is unchanged (the named object may be anything)."""
-    cat, src = case.category, case.source
-    i = case.spec.get("index")
-    if cat != "background_change" and out.background != src.background:
-        return False
-    others = [o for j, o in enumerate(src.objects) if j != i]
-    rest = list(out.objects)
-    for o in others:
-        if o not in rest:
-            return False
-        rest.remove(o)
-    if cat == "background_change":
-        return not rest
-    if cat == "subject-remove":
-        return not rest or rest == [src.objects[i]]
-    return len(rest) <= 1
+    """Everything the instruction does not name is unchanged: the world's rule, as the oracle uses it."""
+    return preserved(case.category, case.spec, case.source, out)
 
 
 # ---------------------------------------------------------------- candidate outputs

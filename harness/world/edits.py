@@ -145,3 +145,24 @@ def sample_edit(
     if edit is not None:
         assert is_valid(edit.target), edit  # sampling logic must keep scenes valid
     return edit
+
+
+def preserved(category: str, spec: dict, src: Scene, out: Scene) -> bool:
+    """The world's rule for "nothing the instruction did not name changed", on scene graphs: every
+    untouched source object is present exactly, the background is kept (unless it is the edit), and
+    at most one other object (the attempted edit) is there. Shared by the oracle (on parsed
+    outputs) and the embedded judge's training labels (on true scenes), so both mean the same."""
+    i = spec.get("index")
+    if category != "background_change" and out.background != src.background:
+        return False
+    others = list(src.objects) if category == "background_change" else [o for j, o in enumerate(src.objects) if j != i]
+    rest = list(out.objects)
+    for o in others:
+        if o not in rest:
+            return False
+        rest.remove(o)
+    if category == "background_change":
+        return not rest
+    if category == "subject-remove":  # a leftover copy of the object is an edit failure, not extra
+        return all(p == src.objects[i] for p in rest) and len(rest) <= 1
+    return len(rest) <= 1

@@ -8,6 +8,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from .edits import preserved
 from .palette import BACKGROUNDS, COLORS, SIZE_ORDER, rgb01
 from .render import _render_np, candidate_stack, object_mask
 from .scene import GRID, Obj, Scene
@@ -197,28 +198,6 @@ def _edit_success(sample, src: Scene, tgt: Scene, out: Scene) -> bool:
     raise ValueError(f"unknown category {cat!r}")
 
 
-def _preservation(sample, src: Scene, out: Scene) -> bool:
-    cat = sample.category
-    i = _edited_index(sample)
-    if cat == "background_change":
-        others = list(src.objects)
-    else:
-        others = [o for j, o in enumerate(src.objects) if j != i]
-        if out.background != src.background:
-            return False
-    rest = list(out.objects)
-    for o in others:  # every untouched object must be present exactly
-        if o not in rest:
-            return False
-        rest.remove(o)
-    if cat == "background_change":
-        return not rest
-    if cat == "subject-remove":
-        # A leftover copy of the object is an edit failure, anything else is extra.
-        return all(p == src.objects[i] for p in rest) and len(rest) <= 1
-    return len(rest) <= 1  # the (attempted) edited or added object
-
-
 def _edited_region(sample, res: int) -> np.ndarray:
     """Boolean [H, W] mask of pixels the edit may change (dilated by one pixel)."""
     src, tgt = sample.source_scene, sample.target_scene
@@ -245,7 +224,7 @@ def score(sample, output: torch.Tensor) -> dict[str, float]:
     parsed = parse(output)
     out = parsed.scene
     success = _edit_success(sample, sample.source_scene, sample.target_scene, out)
-    preserved = _preservation(sample, sample.source_scene, out)
+    kept = preserved(sample.category, sample.spec, sample.source_scene, out)
 
     if sample.category == "background_change":
         # Only the fully covered object pixels must survive a background change.
@@ -257,7 +236,7 @@ def score(sample, output: torch.Tensor) -> dict[str, float]:
     mse_unedited = float(sq[keep].mean()) if keep.any() else 0.0
     return {
         "edit_success": float(success),
-        "preservation": float(preserved),
+        "preservation": float(kept),
         # Content-restricted so a few wrong edge pixels are not diluted by plain background.
         "realism": float(parsed.explained_content),
         "pixel_mse_target": float(((out_np - tgt_np) ** 2).mean()),
