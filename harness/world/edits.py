@@ -41,7 +41,8 @@ def _phrase(rng, key: str, **kw) -> str:
     return _pick(rng, TEMPLATES[key]).format(**kw)
 
 
-def _with(scene: Scene, i: int, obj: Obj | None) -> Scene:
+def with_object(scene: Scene, i: int, obj: Obj | None) -> Scene:
+    """The scene with object i replaced by ``obj`` (or removed when ``obj`` is None)."""
     objs = list(scene.objects)
     if obj is None:
         del objs[i]
@@ -87,12 +88,12 @@ def sample_edit(
             i, c = _pick(rng, cands)
             o = objs[i]
             edit = Edit(category, _phrase(rng, category, obj=name(o), color=c),
-                        _with(scene, i, replace(o, color=c)), name(o), {"index": i, "color": c})
+                        with_object(scene, i, replace(o, color=c)), name(o), {"index": i, "color": c})
     elif category == "subject-remove":
         if objs:
             i = int(rng.integers(len(objs)))
             edit = Edit(category, _phrase(rng, category, obj=name(objs[i])),
-                        _with(scene, i, None), name(objs[i]), {"index": i})
+                        with_object(scene, i, None), name(objs[i]), {"index": i})
     elif category == "subject-add":
         combos = [(c, s) for s in SHAPES for c in COLORS if allowed(c, s)]
         spots = placements(objs) if len(objs) < MAX_OBJECTS else []
@@ -110,7 +111,7 @@ def sample_edit(
             o = objs[i]
             new = replace(o, shape=s)
             text = _phrase(rng, category, obj=name(o), shape=s, a_new=with_article(name(new)))
-            edit = Edit(category, text, _with(scene, i, new), name(o), {"index": i, "shape": s})
+            edit = Edit(category, text, with_object(scene, i, new), name(o), {"index": i, "shape": s})
     elif category == "background_change":
         bg = _pick(rng, [b for b in BACKGROUNDS if b != scene.background])
         edit = Edit(category, _phrase(rng, category, bg=bg), Scene(bg, objs), "background",
@@ -127,7 +128,7 @@ def sample_edit(
             i, d = _pick(rng, cands)
             o = objs[i]
             edit = Edit(category, _phrase(rng, category, obj=name(o), dir=DIRECTION_PHRASES[d]),
-                        _with(scene, i, moved(o, d)), name(o), {"index": i, "direction": d})
+                        with_object(scene, i, moved(o, d)), name(o), {"index": i, "direction": d})
     elif category == "resize":
         cands = []
         for i, o in enumerate(objs):
@@ -140,7 +141,7 @@ def sample_edit(
             i, d, size = _pick(rng, cands)
             o = objs[i]
             edit = Edit(category, _phrase(rng, f"resize-{d}", obj=name(o)),
-                        _with(scene, i, replace(o, size=size)), name(o),
+                        with_object(scene, i, replace(o, size=size)), name(o),
                         {"index": i, "size": size, "direction": d})
     if edit is not None:
         assert is_valid(edit.target), edit  # sampling logic must keep scenes valid

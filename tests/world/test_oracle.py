@@ -3,6 +3,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+
+from harness.world.edits import with_object
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -89,66 +91,59 @@ GT = Obj("triangle", "green", "large", 5, 2)
 SRC = Scene("white", (RC, BS, GT))
 
 
-def _swap(scene: Scene, i: int, obj) -> Scene:
-    objs = list(scene.objects)
-    if obj is None:
-        del objs[i]
-    else:
-        objs[i] = obj
-    return Scene(scene.background, tuple(objs))
 
 
 def test_reject_wrong_colour():
-    tgt = _swap(SRC, 0, dataclasses.replace(RC, color="yellow"))
+    tgt = with_object(SRC, 0, dataclasses.replace(RC, color="yellow"))
     s = _sample("color_alter", SRC, tgt, {"index": 0, "color": "yellow"})
     assert score(s, s.target)["edit_success"] == 1.0
-    wrong = render(_swap(SRC, 0, dataclasses.replace(RC, color="cyan")))
+    wrong = render(with_object(SRC, 0, dataclasses.replace(RC, color="cyan")))
     r = score(s, wrong)
     assert r["edit_success"] == 0.0 and r["preservation"] == 1.0
 
 
 def test_reject_wrong_object_removed():
-    s = _sample("subject-remove", SRC, _swap(SRC, 0, None), {"index": 0})
-    r = score(s, render(_swap(SRC, 1, None)))  # removed the blue square instead
+    s = _sample("subject-remove", SRC, with_object(SRC, 0, None), {"index": 0})
+    r = score(s, render(with_object(SRC, 1, None)))  # removed the blue square instead
     assert r["edit_success"] == 0.0 and r["preservation"] == 0.0
     r = score(s, s.target)
     assert r["edit_success"] == 1.0 and r["preservation"] == 1.0
 
 
 def test_reject_extra_object():
-    tgt = _swap(SRC, 0, dataclasses.replace(RC, color="yellow"))
+    tgt = with_object(SRC, 0, dataclasses.replace(RC, color="yellow"))
     s = _sample("color_alter", SRC, tgt, {"index": 0, "color": "yellow"})
     extra = Scene(tgt.background, tgt.objects[:2] + (Obj("diamond", "purple", "small", 1, 6),))
     r = score(s, render(Scene(tgt.background, tgt.objects + (Obj("diamond", "purple", "small", 1, 6),))))
     assert r["edit_success"] == 1.0 and r["preservation"] == 0.0
     # extra object during a removal is also caught
-    s = _sample("subject-remove", SRC, _swap(SRC, 0, None), {"index": 0})
+    s = _sample("subject-remove", SRC, with_object(SRC, 0, None), {"index": 0})
     r = score(s, render(Scene("white", (BS, GT, Obj("diamond", "purple", "small", 1, 6)))))
     assert r["edit_success"] == 1.0 and r["preservation"] == 0.0
     assert extra is not None
 
 
 def test_reject_shifted_untouched_object():
-    tgt = _swap(SRC, 0, dataclasses.replace(RC, color="yellow"))
+    tgt = with_object(SRC, 0, dataclasses.replace(RC, color="yellow"))
     s = _sample("color_alter", SRC, tgt, {"index": 0, "color": "yellow"})
-    shifted = _swap(tgt, 1, dataclasses.replace(BS, x=3))
+    shifted = with_object(tgt, 1, dataclasses.replace(BS, x=3))
     r = score(s, render(shifted))
     assert r["edit_success"] == 1.0 and r["preservation"] == 0.0
     assert r["pixel_mse_unedited"] > 0.0
 
 
 def test_reject_unchanged_and_wrong_moves():
-    moved = _swap(SRC, 1, dataclasses.replace(BS, x=3))
+    moved = with_object(SRC, 1, dataclasses.replace(BS, x=3))
     s = _sample("subject-move", SRC, moved, {"index": 1, "direction": "left"})
     assert score(s, s.target)["edit_success"] == 1.0
     assert score(s, s.source)["edit_success"] == 0.0
-    assert score(s, render(_swap(SRC, 1, dataclasses.replace(BS, x=6))))["edit_success"] == 0.0  # right
-    partial = score(s, render(_swap(SRC, 1, dataclasses.replace(BS, x=4))))  # only one cell
+    assert score(s, render(with_object(SRC, 1, dataclasses.replace(BS, x=6))))["edit_success"] == 0.0  # right
+    partial = score(s, render(with_object(SRC, 1, dataclasses.replace(BS, x=4))))  # only one cell
     assert partial["edit_success"] == 1.0 and partial["preservation"] == 1.0
 
 
 def test_reject_wrong_resize_and_background():
-    big = _swap(SRC, 1, dataclasses.replace(BS, size="medium"))
+    big = with_object(SRC, 1, dataclasses.replace(BS, size="medium"))
     s = _sample("resize", SRC, big, {"index": 1, "size": "medium", "direction": "bigger"})
     assert score(s, s.target)["edit_success"] == 1.0
     assert score(s, s.source)["edit_success"] == 0.0
@@ -160,10 +155,10 @@ def test_reject_wrong_resize_and_background():
 
 
 def test_replace_and_add():
-    tgt = _swap(SRC, 0, dataclasses.replace(RC, shape="square"))
+    tgt = with_object(SRC, 0, dataclasses.replace(RC, shape="square"))
     s = _sample("subject-replace", SRC, tgt, {"index": 0, "shape": "square"})
     assert score(s, s.target)["edit_success"] == 1.0
-    assert score(s, render(_swap(SRC, 0, dataclasses.replace(RC, shape="diamond"))))["edit_success"] == 0.0
+    assert score(s, render(with_object(SRC, 0, dataclasses.replace(RC, shape="diamond"))))["edit_success"] == 0.0
     src = Scene("white", SRC.objects[:2])
     new = Obj("diamond", "orange", "small", 1, 6)
     s = _sample("subject-add", src, Scene("white", src.objects + (new,)), {"obj": dataclasses.asdict(new)})
