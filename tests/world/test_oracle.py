@@ -3,13 +3,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
-from harness.world.edits import with_object
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.world.dataset import EditSample, WorldConfig, build_split
-from harness.world.edits import CATEGORIES
+from harness.world.edits import CATEGORIES, with_object
 from harness.world.oracle import parse, score
 from harness.world.render import render, render_batch
 from harness.world.scene import Obj, Scene, is_valid, random_scene
