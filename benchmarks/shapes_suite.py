@@ -10,7 +10,18 @@ import torch
 
 from harness.suite import Suite
 from harness.world import oracle
-from harness.world.dataset import EditSample, build_split
+from harness.world.dataset import EditSample, build_split, result_combo
+
+# Values of the ``composition`` column: does the edit produce a (colour, shape) never made in
+# training (``world.heldout``)? "n/a" for edits that produce no new composition (remove, move, ...).
+HELD_OUT, SEEN, NO_RESULT = "held_out", "seen", "n/a"
+
+
+def composition(sample: EditSample, heldout: frozenset[tuple[str, str]]) -> str:
+    combo = result_combo(sample.category, sample.spec, sample.source_scene)
+    if combo is None:
+        return NO_RESULT
+    return HELD_OUT if tuple(combo) in heldout else SEEN
 
 
 class ShapesSuite(Suite):
@@ -25,11 +36,13 @@ class ShapesSuite(Suite):
         return self._samples
 
     def score(self, samples: Sequence[EditSample], outputs: torch.Tensor) -> pd.DataFrame:
+        heldout = self.ctx.world.heldout_pairs()
         rows = []
         for sample, out in zip(samples, outputs):
             metrics = oracle.score(sample, out)
             # "all three" is the paper-style strict success: the edit, nothing else, cleanly.
             strict = float(metrics["edit_success"] >= 1 and metrics["preservation"] >= 1 and metrics["realism"] >= 0.99)
             rows.append({"sample_id": sample.id, "category": sample.category,
+                         "composition": composition(sample, heldout),
                          **{m: float(metrics[m]) for m in self.metrics}, "success_all": strict})
         return pd.DataFrame(rows)

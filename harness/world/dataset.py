@@ -78,17 +78,21 @@ def world_hash(cfg: WorldConfig) -> str:
 
 @dataclass
 class EditSample:
+    """One edit to make. The world fills every field; an external benchmark (gedit, imgedit) has
+    no captions, scenes or targets: those default to empty, and its own fields go in ``meta``."""
+
     id: str
     source: torch.Tensor
     instruction: str
     category: str
-    source_caption: str
-    target_caption: str
-    object_name: str
-    source_scene: Scene
-    spec: dict
+    source_caption: str = ""
+    target_caption: str = ""
+    object_name: str = ""
+    source_scene: Scene | None = None
+    spec: dict = field(default_factory=dict)
     target: torch.Tensor | None = None
     target_scene: Scene | None = None
+    meta: dict = field(default_factory=dict)  # benchmark fields: key, language, source size, ...
 
     def without_target(self) -> "EditSample":
         return dataclasses.replace(self, target=None, target_scene=None)
