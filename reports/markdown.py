@@ -1,108 +1,85 @@
-"""``report.md``: Markdown tables built with pandas from ``scores.jsonl`` (and ``provenance.json``).
+"""``report.md`` (and ``report.tex``) from the run files alone: headline table with provenance,
+per-category tables, judge and parse-failure stats, figures.
 
-``python -m harness report RUN_DIR [RUN_DIR ...]`` rebuilds it; several run directories are
-merged into one table (method names are prefixed by their run when they collide).
+``python -m harness report RUN_DIR [RUN_DIR ...]`` rebuilds them; several run directories are
+merged into one report (method names are prefixed by their run when they collide), written into
+the first one.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pandas as pd
+from harness.atomic_io import atomic_write_text
+from reports import latex, plots, tables
+from reports.load import RunSet, load_runs
 
-from harness.atomic_io import atomic_write_text, read_jsonl
-from harness.suite import ID_COLUMNS
-
-# Metrics where lower is better get an arrow in the header so tables read at a glance.
-LOWER_IS_BETTER = {"pixel_mse_target", "pixel_mse_unedited"}
-
-
-def load_scores(run_dirs: list[Path]) -> pd.DataFrame:
-    frames = []
-    for run_dir in run_dirs:
-        path = Path(run_dir) / "scores.jsonl"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of `harness run`?")
-        df = pd.DataFrame(read_jsonl(path))
-        df["run"] = Path(run_dir).name
-        frames.append(df)
-    scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if len(run_dirs) > 1 and not scores.empty:
-        clash = scores.groupby("method")["run"].nunique() > 1
-        scores.loc[scores["method"].isin(clash[clash].index), "method"] = scores["run"] + "/" + scores["method"]
-    return scores
+CALIBRATION_NOTE = ("Calibration rows: `copy (lower bound)` returns the source unchanged; `target (upper bound)` "
+                    "returns the true target and is privileged (it reads eval targets). Every method lies between them.")
 
 
-def _label(method: str, role: str) -> str:
-    return method if role in ("method", "", None) else f"{method} ({role})"
+def _suites(runs: RunSet) -> list[str]:
+    return list(dict.fromkeys(runs.scores["suite"])) if not runs.scores.empty else []
 
 
-def _header(metric: str) -> str:
-    return f"{metric} ↓" if metric in LOWER_IS_BETTER else f"{metric} ↑"
+def _md(df, **kw) -> str:
+    return df.to_markdown(floatfmt=".3f", **kw) + "\n"
 
 
-def _metric_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if c not in ID_COLUMNS + ("run",) and pd.api.types.is_numeric_dtype(df[c])]
+def suite_sections(runs: RunSet, suite: str) -> tuple[list[str], list[str]]:
+    """(Markdown parts, LaTeX parts) for one suite."""
+    md, tex = [], []
+    head = tables.headline(runs, suite)
+    md += [f"## Suite `{suite}`: every metric (micro mean over samples)\n", _md(head)]
+    tex.append(latex.table(head, f"Suite {suite}: every metric, micro mean over samples", f"tab:{suite}-headline"))
+    judge = tables.judge_labels(runs, suite)
+    if not judge.empty:
+        md += [f"### Judge of suite `{suite}`\n", "Which judge, protocol and template produced these numbers.\n",
+               _md(judge)]
+        tex.append(latex.table(judge, f"Suite {suite}: judge, protocol and template", f"tab:{suite}-judge"))
+    fails = tables.parse_failures(runs, suite)
+    if not fails.empty:
+        md += [f"### Judge replies that did not parse, suite `{suite}`\n",
+               "Aggregates use parsed samples only; failures are counted, never filled in.\n", _md(fails)]
+        tex.append(latex.table(fails, f"Suite {suite}: judge parse failures", f"tab:{suite}-parse"))
+    for metric, by_cat in tables.per_category(runs, suite).items():
+        md += [f"### `{metric}` per category (macro = mean over categories)\n", _md(by_cat)]
+        tex.append(latex.table(by_cat, f"Suite {suite}: {metric} per category (macro = mean over categories)",
+                               f"tab:{suite}-{metric}"))
+    return md, tex
 
 
-def tables(scores: pd.DataFrame) -> str:
-    parts = []
-    for suite, df in scores.groupby("suite", sort=False):
-        df = df.assign(label=[_label(m, r) for m, r in zip(df["method"], df.get("role", "method"))])
-        metrics = _metric_columns(df)
-        main = df.groupby("label", sort=False)[metrics].mean()
-        main.insert(0, "n", df.groupby("label", sort=False).size().astype(str))  # str: no "140.000"
-        main.columns = ["n"] + [_header(m) for m in metrics]
-        parts.append(f"## Suite `{suite}`: every metric (micro mean over samples)\n")
-        parts.append(main.rename_axis("method").to_markdown(floatfmt=".3f") + "\n")
-        for metric in metrics:
-            if metric in LOWER_IS_BETTER:
-                continue
-            by_cat = df.pivot_table(index="label", columns="category", values=metric, aggfunc="mean", sort=False)
-            by_cat["macro"] = by_cat.mean(axis=1)
-            parts.append(f"### `{metric}` per category (macro = mean over categories)\n")
-            parts.append(by_cat.rename_axis("method").to_markdown(floatfmt=".3f") + "\n")
-    return "\n".join(parts)
-
-
-def build_report(run_dirs: list[Path]) -> str:
-    run_dirs = [Path(d) for d in run_dirs]
-    scores = load_scores(run_dirs)
-    lines = ["# Report", ""]
-    for run_dir in run_dirs:
-        prov_path = run_dir / "provenance.json"
-        prov = json.loads(prov_path.read_text()) if prov_path.exists() else {}
-        lines.append(f"- run `{run_dir.name}`: git {prov.get('git_sha', 'unknown')}, config {prov.get('config_hash', '?')}, "
-                     f"world {prov.get('world_hash', '?')}, engine {prov.get('engine', '?')}, device {prov.get('device', '?')}")
-    lines += ["", "Calibration rows: `copy (lower bound)` returns the source unchanged; `target (upper bound)` "
-              "returns the true target and is privileged (it reads eval targets). Every method lies between them.", ""]
-    if scores.empty:
-        lines.append("No scores yet.")
-    else:
-        lines.append(tables(scores))
-    lines += figures(run_dirs[0], list(dict.fromkeys(scores["suite"])) if not scores.empty else [])
-    return "\n".join(lines) + "\n"
-
-
-def figures(run_dir: Path, suites: list[str]) -> list[str]:
-    """Plots and grids of the (first) run, written next to report.md and linked from it."""
-    from reports import plots
-
+def figures(runs: RunSet, out_dir: Path) -> list[str]:
+    """Plots and grids written next to report.md and linked from it."""
     out = []
-    path = plots.training_curves(run_dir)
+    for suite in _suites(runs):
+        path = plots.category_bars(runs, suite, out_dir / f"categories_{suite}.png")
+        if path:
+            out += [f"## Per-category results, suite `{suite}`", "", "Bars: mean over samples; "
+                    "whiskers: 95 % bootstrap interval over samples.", "", f"![{suite} per category]({path.name})", ""]
+    path = plots.training_curves(runs, out_dir / "training_curves.png")
     if path:
         out += ["## Training curves", "", f"![training curves]({path.name})", ""]
-    path = plots.compute_curves(run_dir)
+    path = plots.compute_curves(runs, out_dir / "compute_curves.png")
     if path:
         out += ["## Oracle edit success against compute", "",
                 "Learning-curve points score the first eval samples during training; their time is not "
                 "counted as training time.", "", f"![compute curves]({path.name})", ""]
-        equal = plots.at_equal_budget(run_dir)
+        equal = plots.at_equal_budget(runs)
         if not equal.empty:
             out += ["### At the smallest shared budget", "", equal.to_markdown(index=False, floatfmt=".3f"), ""]
-    for suite in suites:
-        grid = plots.qualitative_grid(run_dir, suite)
+    gap = plots.reward_gap(runs, out_dir / "reward_gap.png")
+    if gap:
+        path, frame = gap
+        last = frame.sort_values("step").groupby("method", sort=False).tail(1)
+        out += ["## Training reward against the oracle (reward hacking)", "",
+                "The judge's reward on training batches (its P(correct answer); `reward_edit` where logged) beside "
+                "the oracle's edit success on the learning-curve eval samples. A gap that grows while the reward "
+                "rises means the generator fools the judge rather than editing.", "",
+                f"![reward gap]({path.name})", "", "Last curve point per method:", "",
+                last.to_markdown(index=False, floatfmt=".3f"), ""]
+    for suite in _suites(runs):
+        grid = plots.qualitative_grid(runs, suite, out_dir / f"grid_{suite}.png")
         if grid:
             path, columns = grid
             out += [f"## Samples of suite `{suite}`", "", "Columns: " + ", ".join(columns) + ".", "",
@@ -110,7 +87,34 @@ def figures(run_dir: Path, suites: list[str]) -> list[str]:
     return out
 
 
+def _run_lines(runs: RunSet) -> list[str]:
+    lines = []
+    for name in runs.names:
+        prov = runs.provenance.get(name, {})
+        lines.append(f"- run `{name}`: git {prov.get('git_sha', 'unknown')}, config {prov.get('config_hash', '?')}, "
+                     f"world {prov.get('world_hash', '?')}, engine {prov.get('engine', '?')}, "
+                     f"device {prov.get('device', '?')}")
+    return lines
+
+
+def build_report(run_dirs: list[Path]) -> tuple[str, str]:
+    """(Markdown, LaTeX) for the runs; figures are written into the first run directory."""
+    runs = load_runs([Path(d) for d in run_dirs])
+    md = ["# Report", "", *_run_lines(runs), "", CALIBRATION_NOTE, ""]
+    tex = []
+    if runs.scores.empty:
+        md.append("No scores yet.")
+    for suite in _suites(runs):
+        m, t = suite_sections(runs, suite)
+        md.append("\n".join(m))
+        tex += t
+    md += figures(runs, runs.dirs[0])
+    return "\n".join(md) + "\n", latex.document(tex)
+
+
 def write_report(run_dir: Path, extra_runs: list[Path] | None = None) -> Path:
+    """Write report.md and report.tex into ``run_dir``; returns the Markdown path."""
     run_dir = Path(run_dir)
-    text = build_report([run_dir, *(extra_runs or [])])
+    text, tex = build_report([run_dir, *(extra_runs or [])])
+    atomic_write_text(run_dir / "report.tex", tex)
     return atomic_write_text(run_dir / "report.md", text)

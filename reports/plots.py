@@ -1,37 +1,41 @@
-"""Figures for report.md, from metrics.jsonl and outputs/ alone (seaborn + PIL)."""
+"""Figures for report.md from the run files alone (seaborn + PIL). Curves take every merged run's
+metrics.jsonl; the qualitative grid takes one run's outputs/."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image
 
 from harness.atomic_io import atomic_write_bytes, read_jsonl
+from reports.load import RunSet, metric_columns
+from reports.tables import LOWER_IS_BETTER
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _save(fig, path: Path) -> Path:
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return path
 
 
-def events(run_dir: Path, kind: str) -> pd.DataFrame:
-    rows = [r for r in read_jsonl(Path(run_dir) / "metrics.jsonl") if r.get("event") == kind]
-    return pd.DataFrame(rows)
-
-
-def training_curves(run_dir: Path) -> Path | None:
+def training_curves(runs: RunSet, path: Path) -> Path | None:
     """Every logged loss / reward over steps, one panel per quantity, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import seaborn as sns
 
-    train = events(run_dir, "train")
+    train = runs.events_of("train")
     if train.empty:
         return None
     keys = [c for c in train.columns if c.startswith(("loss_", "reward")) and train[c].notna().any()]
@@ -40,33 +44,29 @@ def training_curves(run_dir: Path) -> Path | None:
     long = train.melt(id_vars=["method", "step"], value_vars=keys, var_name="quantity").dropna()
     grid = sns.relplot(data=long, x="step", y="value", hue="method", col="quantity", col_wrap=min(4, len(keys)),
                        kind="line", marker="o", height=2.6, facet_kws={"sharey": False})
-    return _save(grid.figure, Path(run_dir) / "training_curves.png")
+    return _save(grid.figure, path)
 
 
-def compute_curves(run_dir: Path, metric: str = "eval_edit_success") -> Path | None:
+def compute_curves(runs: RunSet, path: Path, metric: str = "eval_edit_success") -> Path | None:
     """Oracle metric against training seconds and against generator NFE, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    curve = events(run_dir, "curve")
+    curve = runs.events_of("curve")
     if curve.empty or metric not in curve:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = _pyplot().subplots(1, 2, figsize=(9, 3.2))
     sns.lineplot(data=curve, x="wall_seconds", y=metric, hue="method", marker="o", ax=axes[0])
     if "nfe" in curve:
         sns.lineplot(data=curve, x="nfe", y=metric, hue="method", marker="o", ax=axes[1])
     axes[0].set_xlabel("training wall-clock seconds")
     axes[1].set_xlabel("generator forward passes (NFE)")
-    return _save(fig, Path(run_dir) / "compute_curves.png")
+    return _save(fig, path)
 
 
-def at_equal_budget(run_dir: Path, metric: str = "eval_edit_success") -> pd.DataFrame:
+def at_equal_budget(runs: RunSet, metric: str = "eval_edit_success") -> pd.DataFrame:
     """Each method's metric at the largest curve point within the smallest final budget of all
     methods, by wall-clock seconds and by NFE."""
-    curve = events(run_dir, "curve")
+    curve = runs.events_of("curve")
     if curve.empty or metric not in curve:
         return pd.DataFrame()
     rows = []
@@ -74,7 +74,7 @@ def at_equal_budget(run_dir: Path, metric: str = "eval_edit_success") -> pd.Data
         if budget_col not in curve:
             continue
         budget = curve.groupby("method")[budget_col].max().min()
-        for method, df in curve.groupby("method"):
+        for method, df in curve.groupby("method", sort=False):
             within = df[df[budget_col] <= budget]
             if within.empty:
                 continue
@@ -84,20 +84,101 @@ def at_equal_budget(run_dir: Path, metric: str = "eval_edit_success") -> pd.Data
     return pd.DataFrame(rows)
 
 
-def qualitative_grid(run_dir: Path, suite: str, n: int = 8, scale: int = 3) -> tuple[Path, list[str]] | None:
-    """Rows = the first n samples; columns = source, then every method's output."""
-    run_dir = Path(run_dir)
-    outputs = pd.DataFrame(read_jsonl(run_dir / "outputs" / "outputs.jsonl"))
+def category_bars(runs: RunSet, suite: str, path: Path) -> Path | None:
+    """Per-category means of every higher-is-better metric, one bar per method (95 % bootstrap CI
+    over samples, seaborn's default)."""
+    import seaborn as sns
+
+    df = runs.scores[runs.scores["suite"] == suite]
+    metrics = [m for m in metric_columns(df) if m not in LOWER_IS_BETTER]
+    if df.empty or not metrics:
+        return None
+    long = df.melt(id_vars=["method", "category"], value_vars=metrics, var_name="metric").dropna()
+    grid = sns.catplot(data=long, x="category", y="value", hue="method", row="metric", kind="bar",
+                       height=2.4, aspect=3.2, sharey=False, errorbar=("ci", 95), seed=0)
+    grid.tick_params(axis="x", labelrotation=30)
+    return _save(grid.figure, path)
+
+
+def reward_gap_frame(runs: RunSet) -> pd.DataFrame:
+    """Per method and learning-curve step: the judge's training reward (mean of the train rows since
+    the previous curve point; ``reward_edit`` when logged, else ``reward``) beside the oracle's
+    ``eval_edit_success``; gap = reward - oracle. A gap that grows while the reward rises is reward hacking."""
+    train, curve = runs.events_of("train"), runs.events_of("curve")
+    if train.empty or curve.empty or "eval_edit_success" not in curve:
+        return pd.DataFrame()
+    rows = []
+    for method, c in curve.groupby("method", sort=False):
+        t = train[train["method"] == method]
+        col = next((k for k in ("reward_edit", "reward") if k in t and t[k].notna().any()), None)
+        if col is None:
+            continue
+        c = c.sort_values("step")
+        prev = -1
+        for _, point in c.iterrows():
+            window = t[(t["step"] > prev) & (t["step"] <= point["step"])][col].dropna()
+            prev = point["step"]
+            if window.empty:
+                continue
+            reward = float(window.mean())
+            rows.append({"method": method, "step": int(point["step"]), "reward": col, "judge_reward": reward,
+                         "oracle_edit_success": float(point["eval_edit_success"]),
+                         "gap": reward - float(point["eval_edit_success"])})
+    return pd.DataFrame(rows)
+
+
+def reward_gap(runs: RunSet, path: Path) -> tuple[Path, pd.DataFrame] | None:
+    """Judge-said success and oracle success over training steps, and their gap."""
+    import seaborn as sns
+
+    gap = reward_gap_frame(runs)
+    if gap.empty:
+        return None
+    long = gap.melt(id_vars=["method", "step"], value_vars=["judge_reward", "oracle_edit_success"],
+                    var_name="who says success")
+    fig, axes = _pyplot().subplots(1, 2, figsize=(10, 3.2))
+    sns.lineplot(data=long, x="step", y="value", hue="method", style="who says success", marker="o", ax=axes[0])
+    axes[0].set_ylabel("success (0-1)")
+    sns.lineplot(data=gap, x="step", y="gap", hue="method", marker="o", ax=axes[1])
+    axes[1].axhline(0.0, color="grey", lw=0.8)
+    axes[1].set_ylabel("judge reward - oracle")
+    return _save(fig, path), gap
+
+
+def _outputs(runs: RunSet, suite: str) -> pd.DataFrame:
+    """outputs.jsonl of every run with absolute paths, methods renamed as in the scores."""
+    frames = []
+    renamed = set(runs.scores["method"]) if not runs.scores.empty else set()
+    for d, name in zip(runs.dirs, runs.names):
+        df = pd.DataFrame(read_jsonl(d / "outputs" / "outputs.jsonl"))
+        if df.empty or "path" not in df:
+            continue
+        df = df[(df["suite"] == suite) & df["path"].notna()].copy()
+        df["file"] = [d / p for p in df["path"]]
+        df["method"] = [f"{name}/{m}" if f"{name}/{m}" in renamed else m for m in df["method"]]
+        df["source_file"] = [d / "outputs" / "_source" / suite / f"{sid}.png" for sid in df["sample_id"]]
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def qualitative_grid(runs: RunSet, suite: str, path: Path, n: int = 8, scale: int = 3
+                     ) -> tuple[Path, list[str]] | None:
+    """Rows = the first n samples of the first run; columns = source, then every method's output
+    (of every merged run) for those same samples."""
+    outputs = _outputs(runs, suite)
     if outputs.empty:
         return None
-    outputs = outputs[(outputs["suite"] == suite) & outputs["path"].notna()]
     methods = list(dict.fromkeys(outputs["method"]))
     ids = list(dict.fromkeys(outputs["sample_id"]))[:n]
-    columns = [("source", lambda sid: run_dir / "outputs" / "_source" / suite / f"{sid}.png")]
-    by = outputs.set_index(["method", "sample_id"])["path"]
-    columns += [(m, lambda sid, m=m: run_dir / by[(m, sid)] if (m, sid) in by.index else None) for m in methods]
-    tiles = [[Image.open(p).convert("RGB") if p is not None and Path(p).exists() else None
-              for _, p in ((name, get(sid)) for name, get in columns)] for sid in ids]
+    files = outputs.drop_duplicates(["method", "sample_id"]).set_index(["method", "sample_id"])["file"]
+    sources = outputs.drop_duplicates("sample_id").set_index("sample_id")["source_file"]
+    columns = ["source", *methods]
+
+    def tile(column: str, sid: str):
+        f = sources.get(sid) if column == "source" else files.get((column, sid))
+        return Image.open(f).convert("RGB") if f is not None and Path(f).exists() else None
+
+    tiles = [[tile(c, sid) for c in columns] for sid in ids]
     first = next((t for row in tiles for t in row if t is not None), None)
     if first is None:
         return None
@@ -105,14 +186,11 @@ def qualitative_grid(run_dir: Path, suite: str, n: int = 8, scale: int = 3) -> t
     pad = 2
     grid = Image.new("RGB", (len(columns) * (w + pad), len(ids) * (h + pad)), "white")
     for r, row in enumerate(tiles):
-        for c, tile in enumerate(row):
-            if tile is not None:
-                grid.paste(tile, (c * (w + pad), r * (h + pad)))
+        for c, t in enumerate(row):
+            if t is not None:
+                grid.paste(t.resize((w, h)), (c * (w + pad), r * (h + pad)))
     grid = grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST)
-    import io
-
     buf = io.BytesIO()
     grid.save(buf, format="PNG")
-    path = run_dir / f"grid_{suite}.png"
     atomic_write_bytes(path, buf.getvalue())
-    return path, [name for name, _ in columns]
+    return path, columns

@@ -1,0 +1,80 @@
+"""The report's tables as DataFrames, so Markdown and LaTeX print the very same numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from reports.load import RunSet, method_provenance, metric_columns
+
+# Metrics where lower is better get an arrow in the header so tables read at a glance.
+LOWER_IS_BETTER = {"pixel_mse_target", "pixel_mse_unedited"}
+# String columns a judge protocol may write; the report lists their values (which judge, which template).
+JUDGE_COLUMNS = ("judge", "judge_id", "judge_mode", "protocol", "protocol_version", "template", "template_path")
+
+
+def label(method: str, role: str | None) -> str:
+    return method if role in ("method", "", None) or pd.isna(role) else f"{method} ({role})"
+
+
+def header(metric: str) -> str:
+    return f"{metric} ↓" if metric in LOWER_IS_BETTER else f"{metric} ↑"
+
+
+def _labelled(df: pd.DataFrame) -> pd.DataFrame:
+    roles = df["role"] if "role" in df else [None] * len(df)
+    return df.assign(label=[label(m, r) for m, r in zip(df["method"], roles)])
+
+
+def headline(runs: RunSet, suite: str) -> pd.DataFrame:
+    """One row per method: n, every metric (micro mean over samples), then its provenance."""
+    df = _labelled(runs.scores[runs.scores["suite"] == suite])
+    metrics = metric_columns(df)
+    table = df.groupby("label", sort=False)[metrics].mean()
+    table.columns = [header(m) for m in metrics]
+    table.insert(0, "n", df.groupby("label", sort=False).size().astype(str))  # str: no "140.000"
+    first = df.groupby("label", sort=False)[["method", "run"]].first()
+    prov = pd.DataFrame([method_provenance(runs, m, r) for m, r in zip(first["method"], first["run"])],
+                        index=first.index).astype(str)
+    if len(runs.names) > 1:
+        prov.insert(0, "run", first["run"])
+    return table.join(prov).rename_axis("method")
+
+
+def per_category(runs: RunSet, suite: str) -> dict[str, pd.DataFrame]:
+    """metric -> methods x categories, with the macro mean (mean over categories) last."""
+    df = _labelled(runs.scores[runs.scores["suite"] == suite])
+    out = {}
+    for metric in metric_columns(df):
+        if metric in LOWER_IS_BETTER:
+            continue
+        by_cat = df.pivot_table(index="label", columns="category", values=metric, aggfunc="mean", sort=False)
+        by_cat["macro"] = by_cat.mean(axis=1)
+        out[metric] = by_cat.rename_axis("method").rename_axis(None, axis=1)
+    return out
+
+
+def parse_failures(runs: RunSet, suite: str) -> pd.DataFrame:
+    """Judge replies that did not parse, per method (empty when the suite's scores carry no parse_ok)."""
+    df = _labelled(runs.scores[runs.scores["suite"] == suite])
+    if "parse_ok" not in df or df["parse_ok"].isna().all():
+        return pd.DataFrame()
+    ok = df["parse_ok"].astype("boolean")
+    g = df.assign(ok=ok.fillna(False).astype(bool)).groupby("label", sort=False)
+    table = pd.DataFrame({"n": g.size().astype(str), "parsed": g["ok"].sum().astype(int).astype(str),
+                          "failed": (g.size() - g["ok"].sum()).astype(int).astype(str),
+                          "failure rate": 1.0 - g["ok"].mean()})
+    for col in ("retries", "n_retries"):
+        if col in df and pd.api.types.is_numeric_dtype(df[col]):
+            table["mean retries"] = g[col].mean()
+    return table.rename_axis("method")
+
+
+def judge_labels(runs: RunSet, suite: str) -> pd.DataFrame:
+    """Which judge / protocol / template produced each method's numbers (columns present only)."""
+    df = _labelled(runs.scores[runs.scores["suite"] == suite])
+    cols = [c for c in JUDGE_COLUMNS if c in df and df[c].notna().any()]
+    if not cols:
+        return pd.DataFrame()
+    g = df.groupby("label", sort=False)
+    return pd.DataFrame({c: g[c].agg(lambda s: ", ".join(sorted(map(str, s.dropna().unique())))) for c in cols}
+                        ).rename_axis("method")
