@@ -74,10 +74,11 @@ class RunConfig:
 class ResolvedConfig:
     run: RunConfig
     methods: dict[str, Any]  # method name -> its typed config (or None)
+    suites: dict[str, Any] = field(default_factory=dict)  # suite name -> its typed config (suites with one)
 
     def to_container(self) -> dict:
         out = dataclasses.asdict(self.run)
-        for name, cfg in self.methods.items():
+        for name, cfg in {**self.methods, **self.suites}.items():
             if cfg is not None:
                 out[name] = dataclasses.asdict(cfg)
         return out
@@ -220,6 +221,13 @@ def method_config_class(method_cls: Any) -> Any:
     return cfg_cls if cfg_cls is not None and dataclasses.is_dataclass(cfg_cls) else None
 
 
+def _unselected_suite_hint(key: str, selected: list[str]) -> None:
+    """``gedit.path=...`` without ``suites=gedit``: say so instead of 'unknown key'."""
+    head = key.split(".")[0]
+    if head not in selected and head in registry.suites.names():
+        raise ConfigError(f"{key}: suite '{head}' is not selected; add suites={','.join(selected + [head])}")
+
+
 def load_config(preset: str = "default", overrides: list[str] | None = None) -> ResolvedConfig:
     pairs = parse_overrides(overrides or [])
     preset_data = _load_yaml(find_preset(preset))
@@ -258,12 +266,27 @@ def load_config(preset: str = "default", overrides: list[str] | None = None) -> 
             with open_dict(schema):  # the RunConfig schema is closed; method sections join it here
                 schema[name] = section
 
+    suite_names = list(schema_probe.suites)
+    suite_cfg_classes: dict[str, Any] = {}
+    for name in suite_names:  # a suite with a Config dataclass gets a section <suite>.* like a method
+        cfg_cls = method_config_class(registry.suites.load(name))
+        if cfg_cls is None:
+            continue
+        if name in schema:
+            raise ConfigError(f"suite name '{name}' clashes with the key '{name}' (run key or method); rename one")
+        suite_cfg_classes[name] = cfg_cls
+        with open_dict(schema):
+            schema[name] = OmegaConf.structured(cfg_cls)
+
     for key in preset_data:
         if key not in schema:
+            _unselected_suite_hint(key, suite_names)
             known = [str(k) for k in schema.keys()]
             raise ConfigError(f"config '{preset}': unknown key '{key}'." + _suggest(key, known))
     cfg = _merge(schema, preset_data, f"config '{preset}'")
     for key, value in pairs:
+        if key.split(".")[0] not in schema:
+            _unselected_suite_hint(key, suite_names)
         item = _as_dotlist_item(schema, key, value)
         cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override {key}={value}")
 
@@ -283,4 +306,9 @@ def load_config(preset: str = "default", overrides: list[str] | None = None) -> 
         obj = _to_object(cfg[name], name)
         validate(obj, f"{name}.")
         method_cfgs[name] = obj
-    return ResolvedConfig(run=run, methods=method_cfgs)
+    suite_cfgs: dict[str, Any] = {}
+    for name, cfg_cls in suite_cfg_classes.items():
+        obj = _to_object(cfg[name], name, cfg_cls.__name__)
+        validate(obj, f"{name}.")
+        suite_cfgs[name] = obj
+    return ResolvedConfig(run=run, methods=method_cfgs, suites=suite_cfgs)

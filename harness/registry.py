@@ -36,6 +36,8 @@ BUILTIN: dict[str, dict[str, str]] = {
     },
     "suites": {
         "shapes": "benchmarks.shapes_suite:ShapesSuite",
+        "gedit": "benchmarks.gedit_suite:GEditSuite",  # GEdit-Bench from a local HF dataset copy (gedit.path)
+        "imgedit": "benchmarks.imgedit_suite:ImgEditSuite",  # ImgEdit-Bench Basic from JSON + images (imgedit.path)
     },
     "scorers": {
         "tiny": "harness.scorers.tiny_judge:TinyJudgeScorer",  # the embedded judge, trained on first use

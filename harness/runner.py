@@ -17,7 +17,7 @@ from harness.method import Method, RunContext
 from harness.cache import harness_home
 from harness.provenance import now, provenance
 from harness.rundir import RunDir, default_run_dir, png_bytes
-from harness.suite import aggregate
+from harness.suite import aggregate, metric_columns
 from harness.world.dataset import world_hash
 
 
@@ -81,6 +81,8 @@ def evaluate(method_name: str, method: Method, suite, run_dir: RunDir, batch_siz
         run_dir.save_outputs(method_name, suite.name, [s.id for s in batch], outputs,
                              [{"instruction": s.instruction, "category": s.category} for s in batch],
                              save_images=save_images)
+        if save_images:  # e.g. GEdit's own <method>/fullset/<task>/<lang>/<key>.png layout
+            suite.write_official(method_name, batch, outputs, run_dir.path)
         df = suite.score(batch, outputs)
         df.insert(0, "role", method.role)
         df.insert(0, "suite", suite.name)
@@ -103,8 +105,7 @@ def curve_scores(method: Method, suite, n: int) -> dict[str, float]:
     """Mean suite metrics of the method's edits on the first ``n`` samples (a learning-curve point)."""
     samples = suite.samples()[:n]
     df = suite.score(samples, edit_quantised(method, samples))
-    return {f"eval_{c}": float(df[c].mean()) for c in df.columns
-            if c not in ("sample_id", "category") and pd.api.types.is_numeric_dtype(df[c])}
+    return {f"eval_{c}": float(df[c].mean()) for c in metric_columns(df)}
 
 
 def train(name: str, method: Method, ctx: RunContext) -> dict:
@@ -130,6 +131,10 @@ def write_summary(run_dir: RunDir) -> dict:
     for row in read_jsonl(run_dir.metrics):
         if row.get("event") == "compute" and row.get("method") in summary:
             summary[row["method"]]["compute"] = {k: v for k, v in row.items() if k not in ("event", "method")}
+        if row.get("event") == "suite_load":  # what loading skipped, beside every method's numbers
+            for entry in summary.values():
+                if isinstance(entry.get(row["suite"]), dict):
+                    entry[row["suite"]]["load"] = {k: v for k, v in row.items() if k not in ("event", "suite")}
     write_json(run_dir.summary, summary)
     return summary
 
@@ -149,6 +154,11 @@ def run(cfg: ResolvedConfig) -> Path:
 
     ctx = RunContext(cfg=cfg, run_dir=run_dir.path, home=harness_home(), device=device)
     suites = [registry.suites.load(name)(ctx) for name in cfg.run.suites]
+    for suite in suites:  # load now: a bad benchmark folder fails before any training
+        suite.samples()
+        report = suite.load_report()
+        if main and report:
+            run_dir.log_metrics({"event": "suite_load", "suite": suite.name, **report})
     ctx.extras["suites"] = suites
     for name in cfg.run.methods:
         method_cls = registry.methods.load(name)
