@@ -4,7 +4,24 @@ Heavy imports (transformers) happen only when a scorer is built.
 """
 from .questions import Question, questions_for
 
-__all__ = ["Question", "questions_for", "Scorer", "HFVLMScorer", "TinyJudgeScorer", "JudgeConfig"]
+__all__ = [
+    "Decoding",
+    "HFTextJudge",
+    "HFVLMScorer",
+    "ImgEditProtocol",
+    "JudgeCache",
+    "JudgeConfig",
+    "PyesProtocol",
+    "Question",
+    "Scorer",
+    "TextJudge",
+    "TinyJudgeScorer",
+    "VIEScoreProtocol",
+    "aggregate_judgements",
+    "questions_for",
+]
+_PROTOCOL_NAMES = ("VIEScoreProtocol", "ImgEditProtocol", "PyesProtocol", "PyesQuestion", "JudgeRow", "JudgeCache",
+                   "TextJudge", "Decoding", "aggregate_judgements", "micro_macro", "load_template")
 
 
 def __getattr__(name):
@@ -16,4 +33,12 @@ def __getattr__(name):
         from . import tiny_judge
 
         return getattr(tiny_judge, name)
+    if name in _PROTOCOL_NAMES:  # judge protocols (text and P(Yes)) and the judge cache
+        from . import protocols
+
+        return getattr(protocols, name)
+    if name == "HFTextJudge":
+        from . import hf_text_judge
+
+        return hf_text_judge.HFTextJudge
     raise AttributeError(name)
