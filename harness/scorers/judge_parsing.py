@@ -117,34 +117,42 @@ def parse_score_list(reply: str | None, n_scores: int = 2, lo: float = 0.0, hi: 
 _KEY_VALUE = re.compile(r"^\s*[*_#>\-\s]*([A-Za-z][A-Za-z0-9 &/()'_\-]*?)[*_\s]*:\s*[*_]*\s*([+-]?\d+(?:\.\d+)?)\s*[*_]*\s*(?:/\s*5)?\s*\.?\s*$")
 
 
+def _mentions(reply: str, name: str) -> list[float]:
+    """Every `name: N` anywhere in the reply (also mid-line, e.g. an injected "... Score: 5")."""
+    pat = re.compile(r"(?<![A-Za-z])" + re.escape(name) + r"[*_\s]*:[*_\s]*([+-]?\d+(?:\.\d+)?)", re.IGNORECASE)
+    return [float(m.group(1)) for m in pat.finditer(reply)]
+
+
 def parse_named_scores(reply: str | None, lo: float = 1.0, hi: float = 5.0, keys: tuple[str, ...] | None = None,
                        integer: bool = True) -> ParseResult:
-    """Parse an ImgEdit-style reply: lines `Name: N`; the sample's score is the mean of the named
-    scores (the official per-sample rule). With `keys`, exactly those names must appear (case-
-    insensitive), each once. A name given twice, a number outside [lo, hi] or a fraction when
-    `integer`, or no line at all: `ok=False`.
+    """Parse an ImgEdit-style reply: `Name: N` lines; the sample's score is the mean of the named
+    scores (the official per-sample rule). With `keys`, exactly those names count (case-insensitive)
+    and each must appear. Rejected: a name given again with another value anywhere in the reply, a
+    number outside [lo, hi] or a fraction when `integer`, no score at all.
     """
     if reply is None or not reply.strip():
         return _fail("empty reply")
-    named: dict[str, float] = {}
-    for line in reply.splitlines():
-        m = _KEY_VALUE.match(line)
-        if not m:
-            continue
-        name, value = m.group(1).strip(), float(m.group(2))
-        if keys is not None and name.lower() not in {k.lower() for k in keys}:
-            continue
-        if name.lower() in {k.lower() for k in named}:
-            return _fail(f"score {name!r} given more than once: ambiguous")
-        if integer and not value.is_integer():
-            return _fail(f"score {name!r} = {m.group(2)} is not a whole number")
-        if not lo <= value <= hi:
-            return _fail(f"score {name!r} = {m.group(2)} outside [{lo:g}, {hi:g}]")
-        named[name] = value
-    if not named:
-        return _fail("no 'Name: N' score line" if keys is None else f"no line for {list(keys)}")
     if keys is not None:
-        missing = [k for k in keys if k.lower() not in {n.lower() for n in named}]
-        if missing:
-            return _fail(f"missing score line(s) {missing}")
+        names = list(keys)
+    else:  # official mode: the names are whatever `Name: N` lines the reply holds
+        names = []
+        for line in reply.splitlines():
+            m = _KEY_VALUE.match(line)
+            if m and m.group(1).strip().lower() not in {n.lower() for n in names}:
+                names.append(m.group(1).strip())
+        if not names:
+            return _fail("no 'Name: N' score line")
+    named: dict[str, float] = {}
+    for name in names:
+        values = _mentions(reply, name)
+        if not values:
+            return _fail(f"no score line for {name!r}")
+        if len(set(values)) > 1:
+            return _fail(f"score {name!r} given several values {values}: ambiguous")
+        value = values[0]
+        if integer and not value.is_integer():
+            return _fail(f"score {name!r} = {value:g} is not a whole number")
+        if not lo <= value <= hi:
+            return _fail(f"score {name!r} = {value:g} outside [{lo:g}, {hi:g}]")
+        named[name] = value
     return ParseResult(ok=True, scores=[sum(named.values()) / len(named)], extra={"named": named})
