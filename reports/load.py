@@ -30,9 +30,11 @@ def run_names(run_dirs: list[Path]) -> list[str]:
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:
-    """Numeric, non-boolean columns that are not ids or judge bookkeeping."""
+    """Numeric, non-boolean columns that are not ids or judge bookkeeping and hold a value here
+    (merged suites leave each other's metrics empty)."""
     return [c for c in df.columns if c not in ID_COLUMNS + NON_METRIC_COLUMNS
-            and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+            and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+            and df[c].notna().any()]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from reports.load import RunSet, method_provenance, metric_columns
 # Metrics where lower is better get an arrow in the header so tables read at a glance.
 LOWER_IS_BETTER = {"pixel_mse_target", "pixel_mse_unedited"}
 # String columns a judge protocol may write; the report lists their values (which judge, which template).
-JUDGE_COLUMNS = ("judge", "judge_id", "judge_mode", "protocol", "protocol_version", "template", "template_path")
+JUDGE_COLUMNS = ("judge_id", "judge", "protocol", "protocol_version", "template_id", "template_path", "decoding")
 
 
 def label(method: str, role: str | None) -> str:
@@ -58,8 +58,8 @@ def parse_failures(runs: RunSet, suite: str) -> pd.DataFrame:
     df = _labelled(runs.scores[runs.scores["suite"] == suite])
     if "parse_ok" not in df or df["parse_ok"].isna().all():
         return pd.DataFrame()
-    ok = df["parse_ok"].astype("boolean")
-    g = df.assign(ok=ok.fillna(False).astype(bool)).groupby("label", sort=False)
+    df = df[df["parse_ok"].notna()]  # rows without a judge verdict say nothing about parsing
+    g = df.assign(ok=df["parse_ok"].astype(bool)).groupby("label", sort=False)
     table = pd.DataFrame({"n": g.size().astype(str), "parsed": g["ok"].sum().astype(int).astype(str),
                           "failed": (g.size() - g["ok"].sum()).astype(int).astype(str),
                           "failure rate": 1.0 - g["ok"].mean()})
