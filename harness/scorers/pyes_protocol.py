@@ -6,8 +6,8 @@ PQ-like = min(naturalness, artifacts), O-like = sqrt(SC * PQ) per sample. This i
 rows say protocol="pyes" and the metrics are named pyes_*. Nothing is parsed, so parse_ok is True
 whenever the scorer returned a finite probability.
 
-Default questions: on the shapes world, the judge's own edit / identity questions
-(questions.py, the ones it was trained on); elsewhere generic ones below. The PQ questions are
+Default questions: on shapes-world samples (a known category and an object name), the judge's own
+edit / identity questions (questions.py, the ones it was trained on); elsewhere generic ones below. The PQ questions are
 generic: a scorer whose vocabulary lacks their words still answers, and each query records how
 many of its tokens were unknown (`unk_tokens`) so such numbers can be discounted.
 """
@@ -104,12 +104,13 @@ class PyesProtocol:
     def questions(self, sample) -> list[tuple[PyesQuestion, str]]:
         """[(question, filled text)] in order edit_success, over_editing, naturalness, artifacts."""
         _, category, instruction, _ = sample_fields(sample)
-        if self.sc_questions is None and category in TEMPLATES:
+        obj = sample.get("object_name") if isinstance(sample, dict) else getattr(sample, "object_name", None)
+        # the shapes-world questions need the sample's object name; benchmark samples lack it
+        if self.sc_questions is None and category in TEMPLATES and obj:
             edit, ident = questions_for(sample)
             sc = [(PyesQuestion("edit_success", "", edit.n_images, edit.expected), edit.text),
                   (PyesQuestion("over_editing", "", ident.n_images, ident.expected), ident.text)]
         else:
-            obj = getattr(sample, "object_name", None) if not isinstance(sample, dict) else sample.get("object_name")
             sc = [(q, q.text.format(instruction=instruction, obj=obj or "object"))
                   for q in (self.sc_questions or GENERIC_SC)]
         pq = [(q, q.text.format(instruction=instruction, obj="object")) for q in self.pq_questions]

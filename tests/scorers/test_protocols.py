@@ -307,6 +307,10 @@ def test_pyes_mode_is_labelled_and_scaled():
     assert r1.metrics["pyes_SC"] == pytest.approx(2.0)
     assert r1.metrics["pyes_O"] == pytest.approx(math.sqrt(2.0 * 8.0))
     assert "viescore_SC" not in r0.to_record()
+    # a benchmark sample (no object name) gets the generic questions even in a shapes category
+    [g] = PyesProtocol().judge(FakeYesNoScorer(), [dict(removal, object_name="")], [bright])
+    assert g.queries[0].extra["question"].startswith("the second image is the first one after the request")
+    assert g.metrics["pyes_edit_success"] == pytest.approx(8.0)
     agg = aggregate_judgements(rows)
     assert agg["protocol"] == "pyes" and agg["metrics"]["pyes_O"]["n_parsed"] == 2
 
