@@ -110,7 +110,6 @@ def select_rows(meta: list[dict], cfg: GEditConfig) -> tuple[list[dict], list[di
 class GEditSuite(Suite):
     name = "gedit"
     Config = GEditConfig
-    metrics = judging.METRICS["viescore"]
 
     @property
     def resolution(self) -> int:

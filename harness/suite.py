@@ -19,7 +19,9 @@ ID_COLUMNS = ("method", "suite", "sample_id", "category", "role")
 # (shapes: held-out compositions; gedit: instruction language).
 BREAKDOWN_COLUMNS = ("composition", "language")
 # Other non-metric columns suites write (strings or flags, never averaged as metrics).
-TAG_COLUMNS = BREAKDOWN_COLUMNS + ("intersection", "key")
+TAG_COLUMNS = BREAKDOWN_COLUMNS + ("intersection", "key", "parse_ok", "retries", "n_retries", "attempts")
+# String columns a judge protocol writes; the summary lists their values (which judge, which template).
+JUDGE_COLUMNS = ("judge_id", "judge_mode", "protocol", "protocol_version", "template_id", "template_path")
 NON_METRIC_COLUMNS = ID_COLUMNS + TAG_COLUMNS
 
 
@@ -74,6 +76,16 @@ def _block(df: pd.DataFrame, metrics: list[str]) -> dict:
             | {"macro": {m: _clean(float(by_cat[m].mean())) for m in metrics}})
 
 
+def _judge_block(df: pd.DataFrame) -> dict:
+    """Which judge and template produced a judged suite's numbers, and how many replies parsed
+    (metrics are means over parsed samples only: an unparsed score is missing, never made up)."""
+    out = {c: sorted(map(str, df[c].dropna().unique())) for c in JUDGE_COLUMNS if c in df and df[c].notna().any()}
+    if "parse_ok" in df and df["parse_ok"].notna().any():
+        ok = df["parse_ok"].fillna(False).astype(bool)
+        out |= {"parsed": int(ok.sum()), "parse_failures": int((~ok).sum()), "failure_rate": float(1 - ok.mean())}
+    return out
+
+
 def aggregate(scores: pd.DataFrame) -> dict:
     """``{method: {suite: {metric: micro mean, "macro": {...}, "by_category": {...}, "n": N}}}``.
 
@@ -96,6 +108,9 @@ def aggregate(scores: pd.DataFrame) -> dict:
             str(cat): {m: _clean(float(row[m])) for m in metric_cols} | {"n": int((df["category"] == cat).sum())}
             for cat, row in by_cat.iterrows()
         }
+        judge = _judge_block(df)
+        if judge:
+            entry["judge"] = judge
         for col in BREAKDOWN_COLUMNS:
             if col in df and df[col].notna().any():
                 entry[f"by_{col}"] = {str(v): _block(g, metric_cols) for v, g in df.groupby(col, sort=True)}

@@ -69,7 +69,7 @@ def imgedit_folder(root: Path, entries: dict | None = None, corrupt: tuple[str, 
             "4": {"id": "compose/000004.jpg", "prompt": "replace the car and add a tree", "edit_type": "compose"},
         }
     for i, (key, e) in enumerate(entries.items()):
-        if isinstance(e, dict) and isinstance(e.get("id"), str):
+        if isinstance(e, dict) and isinstance(e.get("id"), str) and ".." not in e["id"]:  # never write outside root
             p = images / e["id"]
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(CORRUPT if key in corrupt else png((30 * i, 120, 60), (20, 30)))
