@@ -15,10 +15,10 @@ import pandas as pd
 import yaml
 
 from harness.atomic_io import read_jsonl
-from harness.suite import ID_COLUMNS
+from harness.suite import NON_METRIC_COLUMNS as SUITE_NON_METRIC
 
-# Columns a judge protocol may add to scores that are bookkeeping, not metrics.
-NON_METRIC_COLUMNS = ("run", "parse_ok", "retries", "n_retries", "attempts")
+# Ids, suite tags and judge bookkeeping (harness.suite), plus the run a merged row came from.
+NON_METRIC_COLUMNS = tuple(SUITE_NON_METRIC) + ("run",)
 
 
 def run_names(run_dirs: list[Path]) -> list[str]:
@@ -32,7 +32,7 @@ def run_names(run_dirs: list[Path]) -> list[str]:
 def metric_columns(df: pd.DataFrame) -> list[str]:
     """Numeric, non-boolean columns that are not ids or judge bookkeeping and hold a value here
     (merged suites leave each other's metrics empty)."""
-    return [c for c in df.columns if c not in ID_COLUMNS + NON_METRIC_COLUMNS
+    return [c for c in df.columns if c not in NON_METRIC_COLUMNS
             and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
             and df[c].notna().any()]
 

@@ -42,6 +42,9 @@ def suite_sections(runs: RunSet, suite: str) -> tuple[list[str], list[str]]:
         md += [f"### Judge replies that did not parse, suite `{suite}`\n",
                "Aggregates use parsed samples only; failures are counted, never filled in.\n", _md(fails)]
         tex.append(latex.table(fails, f"Suite {suite}: judge parse failures", f"tab:{suite}-parse"))
+    for (tag, metric), table in tables.per_breakdown(runs, suite).items():
+        md += [f"### `{metric}` by `{tag}` (micro mean over samples)\n", _md(table)]
+        tex.append(latex.table(table, f"Suite {suite}: {metric} by {tag}", f"tab:{suite}-{metric}-{tag}"))
     for metric, by_cat in tables.per_category(runs, suite).items():
         md += [f"### `{metric}` per category (macro = mean over categories)\n", _md(by_cat)]
         tex.append(latex.table(by_cat, f"Suite {suite}: {metric} per category (macro = mean over categories)",

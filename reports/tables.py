@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.suite import BREAKDOWN_COLUMNS
+from harness.suite import JUDGE_COLUMNS as SUITE_JUDGE_COLUMNS
+
 from reports.load import RunSet, method_provenance, metric_columns
 
 # Metrics where lower is better get an arrow in the header so tables read at a glance.
 LOWER_IS_BETTER = {"pixel_mse_target", "pixel_mse_unedited"}
-# String columns a judge protocol may write; the report lists their values (which judge, which template).
-JUDGE_COLUMNS = ("judge_id", "judge", "protocol", "protocol_version", "template_id", "template_path", "decoding")
+# String columns a judge protocol writes (harness.suite); the report lists their values.
+JUDGE_COLUMNS = tuple(SUITE_JUDGE_COLUMNS) + ("decoding",)
 
 
 def label(method: str, role: str | None) -> str:
@@ -50,6 +53,22 @@ def per_category(runs: RunSet, suite: str) -> dict[str, pd.DataFrame]:
         by_cat = df.pivot_table(index="label", columns="category", values=metric, aggfunc="mean", sort=False)
         by_cat["macro"] = by_cat.mean(axis=1)
         out[metric] = by_cat.rename_axis("method").rename_axis(None, axis=1)
+    return out
+
+
+def per_breakdown(runs: RunSet, suite: str) -> dict[tuple[str, str], pd.DataFrame]:
+    """(tag, metric) -> methods x tag values (e.g. shapes' held-out vs seen compositions)."""
+    df = _labelled(runs.scores[runs.scores["suite"] == suite])
+    out = {}
+    for tag in BREAKDOWN_COLUMNS:
+        if tag not in df or df[tag].nunique(dropna=True) < 2:
+            continue
+        for metric in metric_columns(df):
+            if metric in LOWER_IS_BETTER:
+                continue
+            table = df.pivot_table(index="label", columns=tag, values=metric, aggfunc="mean", sort=False)
+            table.insert(0, "n", df.groupby("label", sort=False).size().astype(str))
+            out[(tag, metric)] = table.rename_axis("method").rename_axis(None, axis=1)
     return out
 
 

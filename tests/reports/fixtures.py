@@ -20,10 +20,11 @@ def score(method, role, sid, category, suite="shapes", **metrics):
 
 def write_run(path: Path, method: str = "npedit", seed: int = 3, judged: bool = True) -> Path:
     path.mkdir(parents=True)
-    rows = [score("copy", "lower bound", "s1", "color_alter", edit_success=0.0, preservation=1.0),
-            score("copy", "lower bound", "s2", "subject-remove", edit_success=0.0, preservation=1.0),
-            score(method, "method", "s1", "color_alter", edit_success=1.0, preservation=0.5),
-            score(method, "method", "s2", "subject-remove", edit_success=0.0, preservation=0.75)]
+    held, seen = {"composition": "held_out"}, {"composition": "seen"}
+    rows = [score("copy", "lower bound", "s1", "color_alter", edit_success=0.0, preservation=1.0, **held),
+            score("copy", "lower bound", "s2", "subject-remove", edit_success=0.0, preservation=1.0, **seen),
+            score(method, "method", "s1", "color_alter", edit_success=1.0, preservation=0.5, **held),
+            score(method, "method", "s2", "subject-remove", edit_success=0.0, preservation=0.75, **seen)]
     if judged:  # a judged suite: metric None where the reply did not parse
         common = dict(protocol="viescore", protocol_version="1", template_id="own-viescore-v1", judge_id="tiny-1",
                       raw_replies="{}")

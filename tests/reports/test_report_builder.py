@@ -49,6 +49,12 @@ def test_per_category_table_has_macro(report):
     assert rows[2] == ["npedit", "0.500", "0.750", "0.625"]
 
 
+def test_breakdown_by_composition(report):
+    rows = md_table(report[0], "### `edit_success` by `composition`")
+    assert rows == [["method", "n", "held_out", "seen"], ["copy (lower bound)", "2", "0.000", "0.000"],
+                    ["npedit", "2", "1.000", "0.000"]]
+
+
 def test_parse_failures_and_judge_are_reported(report):
     fails = md_table(report[0], "### Judge replies that did not parse, suite `judged`")
     assert fails == [["method", "n", "parsed", "failed", "failure rate", "mean retries"],
