@@ -233,7 +233,10 @@ def run_table(table: AblationTable, args: AblateArgs, preset: str = "default", l
             log(f"{tag}: finished earlier, skipped ({p.run_dir})")
             continue
         t0 = time.perf_counter()
-        run(p.cfg)
+        try:
+            run(p.cfg)
+        except ConfigError as e:  # e.g. the directory holds this row's run under another config
+            raise ConfigError(f"ablation '{table.name}' row '{p.row.label}' seed {p.seed}: {e}") from None
         log(f"{tag}: done in {time.perf_counter() - t0:.1f} s ({p.run_dir})")
     files = write_ablation(table, [(p.row, p.seed, p.run_dir) for p in planned], args.output_dir)
     log(f"ablation '{table.name}': {len(planned)} runs, {time.perf_counter() - start:.1f} s wall")

@@ -79,7 +79,8 @@ def markdown(table, summary: pd.DataFrame, seeds: pd.DataFrame) -> str:
              "Different benchmark, judge and scale from ours: compare the order of rows, never the values.")
     if not table.paper_rows:
         paper += " The paper's numbers for this table were not recovered (`--`)."
-    lines = [f"# {table.title}", "", ours, "", paper, "", view.to_markdown(index=False), ""]
+    # disable_numparse: cells are preformatted text ("6.10" must not print as 6.1)
+    lines = [f"# {table.title}", "", ours, "", paper, "", view.to_markdown(index=False, disable_numparse=True), ""]
     if not seeds.empty:
         rank = {r.label: i for i, r in enumerate(table.rows)}
         detail = seeds.assign(_rank=seeds["variant"].map(rank)).sort_values(["_rank", "seed"])
@@ -114,7 +115,7 @@ def plot(table, summary: pd.DataFrame, seeds: pd.DataFrame, path: Path) -> Path 
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.tick_params(axis="x", labelrotation=30)
-    fig.suptitle(f"{table.title}: mean over seeds, 95 % t-interval", fontsize=10)
+    fig.suptitle(f"{table.title}: mean over seeds, 95 % t-interval", fontsize=10, y=1.04)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
