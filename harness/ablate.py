@@ -173,11 +173,15 @@ def _method_fields(name: str) -> set[str]:
 
 
 def row_overrides(table: AblationTable, row: AblationRow, args: AblateArgs, seed: int, run_dir: Path) -> list[str]:
+    extra = [f"{m}.{key}={value}" for key, value in args.each_method
+             for m in row.methods if key.split(".")[0] in _method_fields(m)] + args.passthrough
+    for item in extra:  # the row's own keys are what the table varies: a table-wide value would erase them
+        key = item.partition("=")[0].strip()
+        if key in row.overrides:
+            raise ConfigError(f"{key} is what row '{row.label}' of table '{table.name}' varies "
+                              f"({key}={_value(row.overrides[key])}); it cannot be set for the whole table")
     items = [f"methods={','.join(row.methods)}", f"seed={seed}", f"output_dir={run_dir}"]
-    items += [f"{k}={_value(v)}" for k, v in row.overrides.items()]
-    for key, value in args.each_method:
-        items += [f"{m}.{key}={value}" for m in row.methods if key.split(".")[0] in _method_fields(m)]
-    return items + args.passthrough
+    return items + [f"{k}={_value(v)}" for k, v in row.overrides.items()] + extra
 
 
 # --------------------------------------------------------------------------- planning and running

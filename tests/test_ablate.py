@@ -108,6 +108,12 @@ def test_bad_input_exits_2_naming_it(args, must_say, tmp_path, capsys):
     assert must_say in capsys.readouterr().err
 
 
+def test_a_table_wide_override_of_a_key_a_row_varies_is_refused(tmp_path, capsys):
+    data = {**CALIBRATION_TABLE, "rows": [{"label": "x", "methods": ["copy"], "overrides": {"world.n_eval": 14}}]}
+    assert main(["ablate", _table(tmp_path, data), "world.n_eval=7", f"output_dir={tmp_path / 'o'}"]) == 2
+    assert "world.n_eval is what row 'x' of table 'calib' varies" in capsys.readouterr().err
+
+
 def test_bad_row_names_the_row(tmp_path, capsys):
     data = {**CALIBRATION_TABLE, "rows": [{"label": "x", "methods": ["copy"], "paper": "Nope"}]}
     assert main(["ablate", _table(tmp_path, data), f"output_dir={tmp_path / 'o'}"]) == 2
