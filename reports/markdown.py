@@ -58,16 +58,17 @@ def figures(runs: RunSet, out_dir: Path) -> list[str]:
     for suite in _suites(runs):
         path = plots.category_bars(runs, suite, out_dir / f"categories_{suite}.png")
         if path:
-            out += [f"## Per-category results, suite `{suite}`", "", "Bars: mean over samples; "
-                    "whiskers: 95 % bootstrap interval over samples.", "", f"![{suite} per category]({path.name})", ""]
+            out += [f"## Per-category results, suite `{suite}`", "",
+                    "Bars: mean over samples; whiskers: 95 % bootstrap interval over samples.", "",
+                    f"![{suite} per category]({path.name})", ""]
     path = plots.training_curves(runs, out_dir / "training_curves.png")
     if path:
         out += ["## Training curves", "", f"![training curves]({path.name})", ""]
     path = plots.compute_curves(runs, out_dir / "compute_curves.png")
     if path:
         out += ["## Oracle edit success against compute", "",
-                "Learning-curve points score the first eval samples during training; their time is not "
-                "counted as training time.", "", f"![compute curves]({path.name})", ""]
+                ("Learning-curve points score the first eval samples during training; their time is not "
+                 "counted as training time."), "", f"![compute curves]({path.name})", ""]
         equal = plots.at_equal_budget(runs)
         if not equal.empty:
             out += ["### At the smallest shared budget", "", equal.to_markdown(index=False, floatfmt=".3f"), ""]
@@ -76,9 +77,9 @@ def figures(runs: RunSet, out_dir: Path) -> list[str]:
         path, frame = gap
         last = frame.sort_values("step").groupby("method", sort=False).tail(1)
         out += ["## Training reward against the oracle (reward hacking)", "",
-                "The judge's reward on training batches (its P(correct answer); `reward_edit` where logged) beside "
-                "the oracle's edit success on the learning-curve eval samples. A gap that grows while the reward "
-                "rises means the generator fools the judge rather than editing.", "",
+                ("The judge's reward on training batches (its P(correct answer); `reward_edit` where logged) beside "
+                 "the oracle's edit success on the learning-curve eval samples. A gap that grows while the reward "
+                 "rises means the generator fools the judge rather than editing."), "",
                 f"![reward gap]({path.name})", "", "Last curve point per method:", "",
                 last.to_markdown(index=False, floatfmt=".3f"), ""]
     for suite in _suites(runs):

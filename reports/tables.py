@@ -6,7 +6,6 @@ import pandas as pd
 
 from harness.suite import BREAKDOWN_COLUMNS
 from harness.suite import JUDGE_COLUMNS as SUITE_JUDGE_COLUMNS
-
 from reports.load import RunSet, method_provenance, metric_columns
 
 # Metrics where lower is better get an arrow in the header so tables read at a glance.
