@@ -34,7 +34,7 @@ def probe_teacher(teacher, n: int = 128, steps: int = 25, cfg_scale: float = 3.0
     matches, realism = [], []
     for i in range(0, len(scenes), batch_size):
         chunk = scenes[i:i + batch_size]
-        noise = torch.randn((len(chunk), teacher.channels, res, res), generator=gen)
+        noise = torch.randn((len(chunk), teacher.channels, res, res), generator=gen).to(teacher.device)
         images = teacher.decode(euler_sample(teacher, [caption(s) for s in chunk], steps, noise, cfg_scale=cfg_scale))
         for scene, img in zip(chunk, images):
             parsed = oracle.parse(img)

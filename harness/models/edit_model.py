@@ -27,6 +27,10 @@ from harness.models.text_encoder import TextEncoder
 BACKBONES = {"SD3Transformer2DModel": SD3Transformer2DModel, "FluxTransformer2DModel": FluxTransformer2DModel}
 INPUT_PROJ = {"SD3Transformer2DModel": "pos_embed.proj", "FluxTransformer2DModel": "x_embedder"}
 REF_MODES = ("channel", "token")
+# What the transformer outputs: "velocity" (v = eps - x0, as real flow checkpoints) or "sample" (x0;
+# v = (x_t - x0) / t, JiT-style x-prediction: a small pixel-space model spends no capacity on the noise).
+PREDICTIONS = ("velocity", "sample")
+X_PRED_T_MIN = 0.05  # clip of t in v = (x_t - x0) / t, as JiT does
 CONFIG_NAME = "edit_model.json"
 
 Text = "list[str] | tuple[torch.Tensor, torch.Tensor]"
@@ -35,13 +39,15 @@ Text = "list[str] | tuple[torch.Tensor, torch.Tensor]"
 class EditModel(torch.nn.Module):
     def __init__(self, transformer, text_encoder: TextEncoder, vae: AutoencoderKL | None = None,
                  ref_mode: str = "channel", train_text_encoder: bool = False, pack: int = 2,
-                 guidance: float = 1.0):
+                 guidance: float = 1.0, prediction: str = "velocity"):
         super().__init__()
         kind = type(transformer).__name__
         if kind not in BACKBONES:
             raise ValueError(f"unsupported transformer {kind}; supported: {sorted(BACKBONES)}")
         if ref_mode not in REF_MODES:
             raise ValueError(f"ref_mode must be one of {REF_MODES}, got {ref_mode!r}")
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
         if ref_mode == "token" and kind != "FluxTransformer2DModel":
             raise ValueError("ref_mode='token' needs a FluxTransformer2DModel (sequence concat with position ids); "
                              f"got {kind}: use ref_mode='channel'")
@@ -52,6 +58,7 @@ class EditModel(torch.nn.Module):
         self.ref_mode = ref_mode
         self.pack = int(pack) if kind == "FluxTransformer2DModel" else 1
         self.guidance = float(guidance)
+        self.prediction = prediction
         self.train_text_encoder = bool(train_text_encoder)
         self.text_encoder.requires_grad_(self.train_text_encoder)
         if vae is not None:
@@ -146,6 +153,13 @@ class EditModel(torch.nn.Module):
     def velocity(self, x_t: torch.Tensor, t, text, ref: torch.Tensor | None = None) -> torch.Tensor:
         """Predicted v = eps - x0 at (x_t, t). ``ref=None``: text-to-image. For a channel-concat
         editor ``ref=None`` feeds zeros in the reference channels (exactly the teacher at init)."""
+        out = self._transformer_out(x_t, t, text, ref)
+        if self.prediction == "velocity":
+            return out
+        tb = self._t(t, x_t.shape[0], x_t).reshape(-1, *([1] * (x_t.ndim - 1)))
+        return (x_t - out) / tb.clamp_min(X_PRED_T_MIN)
+
+    def _transformer_out(self, x_t: torch.Tensor, t, text, ref: torch.Tensor | None) -> torch.Tensor:
         b, _, h, w = x_t.shape
         tokens, pooled = self._text(text, b)
         t = self._t(t, b, x_t)
@@ -209,6 +223,7 @@ class EditModel(torch.nn.Module):
 
     def config_dict(self) -> dict:
         return {"backbone": self.kind, "ref_mode": self.ref_mode, "pack": self.pack, "guidance": self.guidance,
+                "prediction": self.prediction,
                 "train_text_encoder": self.train_text_encoder, "has_vae": self.vae is not None,
                 "accepts_ref": self.accepts_ref}
 
@@ -224,7 +239,7 @@ class EditModel(torch.nn.Module):
         return root
 
     @classmethod
-    def from_pretrained(cls, root: str | Path, **overrides) -> "EditModel":
+    def from_pretrained(cls, root: str | Path, **overrides) -> EditModel:
         root = Path(root)
         tdir = root / "transformer"
         if not (tdir / "config.json").exists():
@@ -244,14 +259,15 @@ class EditModel(torch.nn.Module):
         default_mode = "token" if kind == "FluxTransformer2DModel" else "channel"
         return cls(transformer, text_encoder, vae, ref_mode=cfg.get("ref_mode", default_mode),
                    train_text_encoder=cfg.get("train_text_encoder", False), pack=cfg.get("pack", 2),
-                   guidance=cfg.get("guidance", 1.0))
+                   guidance=cfg.get("guidance", 1.0), prediction=cfg.get("prediction", "velocity"))
 
     # ------------------------------------------------------------------ builders
     @classmethod
     def tiny_sd3(cls, resolution: int = 32, patch_size: int = 2, channels: int = 3, num_layers: int = 4,
                  num_heads: int = 4, head_dim: int = 32, caption_projection_dim: int = 128,
                  text_hidden: int = 64, text_layers: int = 2, text_heads: int = 4,
-                 train_text_encoder: bool = True) -> "EditModel":
+                 train_text_encoder: bool = True, vae: AutoencoderKL | None = None,
+                 prediction: str = "velocity") -> EditModel:
         """The embedded text-to-image backbone (feasibility §3 config, ~2.3 M params at the defaults)."""
         transformer = SD3Transformer2DModel(
             sample_size=resolution, patch_size=patch_size, in_channels=channels, out_channels=channels,
@@ -260,10 +276,11 @@ class EditModel(torch.nn.Module):
             pooled_projection_dim=text_hidden, pos_embed_max_size=resolution // patch_size,
         )
         te = TextEncoder.build(hidden_size=text_hidden, num_layers=text_layers, num_heads=text_heads)
-        return cls(transformer, te, None, ref_mode="channel", train_text_encoder=train_text_encoder)
+        return cls(transformer, te, vae, ref_mode="channel", train_text_encoder=train_text_encoder,
+                   prediction=prediction)
 
     @classmethod
-    def from_teacher(cls, teacher: "EditModel", ref_mode: str = "channel") -> "EditModel":
+    def from_teacher(cls, teacher: EditModel, ref_mode: str = "channel") -> EditModel:
         """An editor initialised from a text-to-image teacher; its text encoder (and VAE) are frozen copies."""
         if teacher.accepts_ref and teacher.ref_mode == "channel":
             raise ValueError("from_teacher needs a text-to-image model; this one already takes a reference")
@@ -288,7 +305,8 @@ class EditModel(torch.nn.Module):
         else:
             raise ValueError(f"ref_mode must be one of {REF_MODES}, got {ref_mode!r}")
         return cls(transformer, copy.deepcopy(teacher.text_encoder), copy.deepcopy(teacher.vae), ref_mode=ref_mode,
-                   train_text_encoder=False, pack=teacher.pack, guidance=teacher.guidance)
+                   train_text_encoder=False, pack=teacher.pack, guidance=teacher.guidance,
+                   prediction=teacher.prediction)
 
 
 def build_tiny_latent_model(root: str | Path, resolution: int = 32, seed: int = 0) -> Path:

@@ -9,25 +9,31 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers.training_utils import compute_density_for_timestep_sampling, compute_loss_weighting_for_sd3
+from diffusers.training_utils import (
+    compute_density_for_timestep_sampling,
+    compute_loss_weighting_for_sd3,
+)
 from tqdm.auto import tqdm
 
 from harness.atomic_io import write_json
 from harness.cache import cached_build
-from harness.models.teacher_config import TIMESTEP_SCHEMES, TeacherConfig  # noqa: F401 (re-exported)
 from harness.models.edit_model import EditModel
 from harness.models.samplers import euler_sample
+from harness.models.teacher_config import TIMESTEP_SCHEMES, TeacherConfig  # noqa: F401 (re-exported)
 from harness.world.render import render_batch
 from harness.world.scene import random_scene
 from harness.world.text import caption
 
-def build_teacher_model(cfg: TeacherConfig) -> EditModel:
-    """Randomly initialised teacher; deterministic given cfg.seed."""
+
+def build_teacher_model(cfg: TeacherConfig, vae=None) -> EditModel:
+    """Randomly initialised teacher; deterministic given cfg.seed. ``vae``: a trained world VAE when
+    cfg.latent_channels > 0 (the DiT then works on its latents)."""
     torch.manual_seed(cfg.seed)
     model = EditModel.tiny_sd3(
-        resolution=cfg.resolution, patch_size=cfg.patch_size, channels=3, num_layers=cfg.num_layers,
-        num_heads=cfg.num_heads, head_dim=cfg.head_dim, caption_projection_dim=cfg.caption_projection_dim,
-        text_hidden=cfg.text_hidden, text_layers=cfg.text_layers, train_text_encoder=True,
+        resolution=cfg.model_resolution, patch_size=cfg.patch_size, channels=cfg.latent_channels or 3,
+        num_layers=cfg.num_layers, num_heads=cfg.num_heads, head_dim=cfg.head_dim,
+        caption_projection_dim=cfg.caption_projection_dim, text_hidden=cfg.text_hidden,
+        text_layers=cfg.text_layers, train_text_encoder=True, vae=vae, prediction=cfg.prediction,
     )
     if cfg.zero_init:
         _adaln_zero_init(model.transformer)
@@ -73,13 +79,17 @@ def _lr_factor(step: int, cfg: TeacherConfig) -> float:
 
 
 def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True, probe=None,
-                  probe_every: int = 0) -> EditModel:
+                  probe_every: int = 0, device: str = "cpu") -> EditModel:
     """Train the teacher from scratch and save it (EMA weights when enabled) to ``out_dir``.
     ``probe(step, train_seconds, model)`` (optional, for learning curves) is called every ``probe_every``
     steps with the weights that would be saved (EMA when enabled) in eval mode; its time is not counted."""
     cfg.validate()
     out_dir = Path(out_dir)
-    model = build_teacher_model(cfg)
+    vae, vae_stats, t_all = None, {}, time.time()
+    if cfg.latent_channels:
+        from harness.models.world_vae import train_world_vae
+        vae, vae_stats = train_world_vae(cfg, device=device, progress=progress)
+    model = build_teacher_model(cfg, vae).to(device)
     model.train()
     params = model.trainable_parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
@@ -93,10 +103,11 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
         imgs, caps, _ = scene_batch(rng, cfg.batch_size, cfg)
         caps = [c if rng.random() >= cfg.caption_dropout else "" for c in caps]
         x0 = model.encode_image(imgs)
-        noise = torch.randn(x0.shape, generator=gen)
+        # noise and timesteps drawn on the CPU generator: the same run on any device
+        noise = torch.randn(x0.shape, generator=gen).to(x0.device)
         t = compute_density_for_timestep_sampling(cfg.timestep_sampling, cfg.batch_size, logit_mean=cfg.logit_mean,
                                                   logit_std=cfg.logit_std, mode_scale=cfg.mode_scale,
-                                                  generator=gen)
+                                                  generator=gen).to(x0.device)
         w = compute_loss_weighting_for_sd3(cfg.timestep_sampling, sigmas=t)
         loss = flow_matching_loss(model, x0, caps, noise, t, w)
         if not torch.isfinite(loss):
@@ -133,9 +144,10 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
         with torch.no_grad():
             for p, e in zip(params, ema):
                 p.copy_(e)
-    model.eval()
+    model.eval().to("cpu")
     model.save_pretrained(out_dir)
-    write_json(out_dir / "train_log.json", {"config": asdict(cfg), "wall_s": round(time.time() - t0 - probe_s, 1),
+    write_json(out_dir / "train_log.json", {"config": asdict(cfg), "wall_s": round(time.time() - t_all - probe_s, 1),
+                                             "dit_wall_s": round(time.time() - t0 - probe_s, 1), **vae_stats,
                                              "loss_first50": float(np.mean(losses[:50])),
                                              "loss_last50": float(np.mean(losses[-50:])),
                                              "losses_every10": [round(x, 5) for x in losses[::10]]})
@@ -170,7 +182,7 @@ def caption_match_rate(model: EditModel, n: int = 64, steps: int = 20, cfg_scale
         b = min(batch_size, n - start)
         scenes = [random_scene(rng) for _ in range(b)]
         caps = [caption(s) for s in scenes]
-        noise = torch.randn((b, model.channels, res, res), generator=gen)
+        noise = torch.randn((b, model.channels, res, res), generator=gen).to(model.device)
         imgs = model.decode(euler_sample(model, caps, steps, noise, cfg_scale=cfg_scale, shift=shift))
         for s, c, img in zip(scenes, caps, imgs):
             p = parse(img)

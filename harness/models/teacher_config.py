@@ -42,9 +42,28 @@ class TeacherConfig:
     # DiT adaLN-Zero: zero the modulation linears (gates start at 0, every block starts as identity) and
     # the output projection; diffusers' SD3 init leaves them random, which slows a short run
     zero_init: bool = True
+    prediction: str = "velocity"  # or "sample" (x0-prediction, v = (x_t - x0) / t; see EditModel)
+    # latent_channels > 0: train a tiny AutoencoderKL first (vae_*) and run the DiT on its latents
+    # (downsampling 2**(len(vae_blocks)-1); with 3 blocks an 8x8 latent = one latent pixel per world cell)
+    latent_channels: int = 0
+    vae_blocks: tuple[int, ...] = (32, 64, 64)
+    vae_steps: int = 1500
+    vae_batch: int = 32
+    vae_lr: float = 2e-3
+    vae_kl_weight: float = 1e-6
+
+    @property
+    def model_resolution(self) -> int:
+        """Side of x in model space: pixels, or the VAE's latent grid."""
+        return self.resolution // 2 ** (len(self.vae_blocks) - 1) if self.latent_channels else self.resolution
 
     def validate(self) -> None:
-        if self.resolution % (self.patch_size * 2) or self.resolution < 8:
+        if self.prediction not in ("velocity", "sample"):
+            raise ValueError(f"TeacherConfig.prediction must be 'velocity' or 'sample', got {self.prediction!r}")
+        if self.model_resolution % (self.patch_size * 2) and self.model_resolution != self.patch_size:
+            raise ValueError(f"TeacherConfig: model-space side {self.model_resolution} must be a multiple of "
+                             f"2*patch_size ({2 * self.patch_size})")
+        if self.resolution < 8:
             raise ValueError(f"TeacherConfig.resolution must be a multiple of 2*patch_size, got {self.resolution}")
         for f in ("steps", "batch_size"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:

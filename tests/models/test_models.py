@@ -1,13 +1,19 @@
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from harness.models import teacher as teacher_mod
 from harness.models.edit_model import EditModel, build_tiny_latent_model
 from harness.models.samplers import euler_sample, shift_t, timesteps
-from harness.models.teacher import TeacherConfig, build_teacher_model, flow_matching_loss, load_or_train_teacher
+from harness.models.teacher import (
+    TeacherConfig,
+    build_teacher_model,
+    flow_matching_loss,
+    load_or_train_teacher,
+)
 from harness.models.text_encoder import TextEncoder
 from harness.world.text import TEMPLATES, vocabulary
 
@@ -190,3 +196,56 @@ def test_tiny_teacher_training_lowers_loss_and_is_cached(monkeypatch):
     other = dataclasses.replace(cfg, seed=1, steps=1)
     load_or_train_teacher(other, progress=False)
     assert calls == [1, 1]  # a different config is a different cache entry
+
+
+def test_x_prediction_velocity_is_defined_by_the_predicted_sample(tmp_path):
+    """prediction='sample': the transformer outputs x0 and v = (x_t - x0) / max(t, t_min), so the
+    one-step prediction x_t - t v gives back exactly the transformer's output (t >= t_min)."""
+    from harness.models.edit_model import X_PRED_T_MIN
+
+    torch.manual_seed(0)
+    model = EditModel.tiny_sd3(resolution=16, patch_size=4, num_layers=1, num_heads=2, head_dim=16,
+                               caption_projection_dim=32, text_hidden=32, text_layers=1, prediction="sample")
+    x_t, text = torch.randn(3, 3, 16, 16), ["a red circle on a white background"] * 3
+    t = torch.tensor([0.01, 0.3, 1.0])
+    with torch.no_grad():
+        out = model._transformer_out(x_t, t, text, None)
+        v = model.velocity(x_t, t, text)
+    tb = t.clamp_min(X_PRED_T_MIN).reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(v, (x_t - out) / tb)
+    torch.testing.assert_close(x_t[1:] - t[1:].reshape(-1, 1, 1, 1) * v[1:], out[1:], atol=1e-5, rtol=1e-5)
+    model.save_pretrained(tmp_path)
+    back = EditModel.from_pretrained(tmp_path)
+    assert back.prediction == "sample"
+    with torch.no_grad():
+        torch.testing.assert_close(back.velocity(x_t, t, text), v)
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        EditModel(model.transformer, model.text_encoder, prediction="eps")
+
+
+def test_latent_teacher_trains_its_vae_and_round_trips(tmp_path):
+    """latent_channels > 0: a world VAE is trained first, the DiT runs on its 8x8 latents (unit std
+    after scaling), and the saved teacher (transformer + text encoder + vae) reloads identically."""
+    from harness.models.teacher import TeacherConfig, train_teacher
+
+    cfg = TeacherConfig(steps=2, batch_size=4, num_layers=1, num_heads=2, head_dim=16, caption_projection_dim=32,
+                        text_hidden=32, text_layers=1, warmup_steps=1, ema_decay=0.0, latent_channels=4,
+                        patch_size=1, vae_blocks=(8, 8, 8), vae_steps=4, vae_batch=8)
+    model = train_teacher(cfg, tmp_path, progress=False)
+    assert model.vae is not None and model.channels == 4 and model.transformer.config.sample_size == 8
+    log = json.loads((tmp_path / "train_log.json").read_text())
+    assert {"vae_wall_s", "vae_pixels_within_0.1"} <= set(log)
+    from harness.world.render import render_batch
+    from harness.world.scene import random_scene
+
+    rng = np.random.default_rng(0)
+    imgs = render_batch([random_scene(rng) for _ in range(16)], 32)
+    with torch.no_grad():
+        z = model.encode_image(imgs)
+        assert z.shape == (16, 4, 8, 8)
+        assert 0.3 < float(z.std()) < 3.0  # scaling_factor set from the latents' std
+        back = EditModel.from_pretrained(tmp_path)
+        text = ["a red circle on a white background"] * 16
+        torch.testing.assert_close(back.velocity(z, 0.5, text), model.velocity(z, 0.5, text))
+        torch.testing.assert_close(back.decode(z), model.decode(z))
+        assert back.decode(z).shape == (16, 3, 32, 32)
