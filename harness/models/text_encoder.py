@@ -60,7 +60,7 @@ class TextEncoder(torch.nn.Module):
 
     @classmethod
     def build(cls, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
-              max_length: int = MAX_LENGTH) -> "TextEncoder":
+              max_length: int = MAX_LENGTH) -> TextEncoder:
         tok = build_tokenizer(max_length=max_length)
         return cls(tok, build_text_model(tok, hidden_size, num_layers, num_heads, max_length))
 
@@ -87,7 +87,7 @@ class TextEncoder(torch.nn.Module):
 
     @classmethod
     def from_pretrained(cls, root: str | Path, model_dir: str = "text_encoder",
-                        tokenizer_dir: str = "tokenizer") -> "TextEncoder":
+                        tokenizer_dir: str = "tokenizer") -> TextEncoder:
         root = Path(root)
         tok = PreTrainedTokenizerFast.from_pretrained(root / tokenizer_dir)
         model = CLIPTextModel.from_pretrained(root / model_dir, use_safetensors=True)
