@@ -50,4 +50,10 @@ class JudgeConfig:
     vqa_batch: int = 32  # one-word-answer questions (background/colour/shape/count) per step, as an auxiliary LM loss
     vqa_every: int = 1  # add the VQA loss every N steps (it also joins the alignment stage)
     degrade_prob: float = 0.1  # share of "No" answers that are blurred/noisy versions of a "Yes" image
+    # Vision-tower pretraining (harness/scorers/vision_pretrain.py) before the LLaVA loop: dense per-cell
+    # object/colour/shape/size targets from the scene graph, since a 1-bit Yes/No signal teaches the tower
+    # shape features far too slowly (the embedded analogue of a pretrained CLIP tower). 0: off.
+    vision_pretrain_steps: int = 0
+    vision_pretrain_lr: float = 2e-3  # AdamW lr of that stage (warmup + cosine), tower + linear heads
+    vision_pretrain_batch: int = 64  # fresh random scenes per pretraining step
     version: str = JUDGE_VERSION

@@ -448,6 +448,12 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     model = build_model(cfg, processor.tokenizer)
     scorer = HFVLMScorer.from_parts(model, processor.tokenizer, processor.image_processor, processor,
                                     device=device, freeze=False)
+    vision_pretrain = None
+    if cfg.vision_pretrain_steps > 0:  # dense scene-graph targets for the tower alone, then the LLaVA loop
+        from .vision_pretrain import pretrain_vision_tower
+        vision_pretrain = pretrain_vision_tower(
+            model.model.vision_tower, cfg, device, log, processor.image_processor,
+            model.config.vision_feature_layer, model.config.vision_feature_select_strategy)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7001]))
     fixed_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7002]))
     draw = lambda r, n_pair, n_single: sample_examples(  # noqa: E731
@@ -517,6 +523,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     processor.save_pretrained(out_dir)
     summary = {"config": asdict(cfg), "loss_init": loss0, "loss_final": loss1,
                "describe_loss_init": desc0, "describe_loss_final": desc1, "seconds": time.time() - t0,
+               "vision_pretrain": vision_pretrain,
                "history": [[None if math.isnan(v) else v for v in row] for row in history]}  # strict JSON
     (out_dir / "train_log.json").write_text(json.dumps(summary))
     return summary
