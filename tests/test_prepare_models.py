@@ -13,6 +13,7 @@ TINY = [
     "judge.steps=3", "judge.vision_hidden=32", "judge.vision_layers=1", "judge.vision_heads=2", "judge.text_hidden=32",
     "judge.text_layers=1", "judge.text_heads=2", "judge.text_intermediate=64", "judge.pair_batch=4",
     "judge.single_batch=4", "judge.warmup=1", "judge.describe_steps=1", "judge.describe_batch=4",
+    "judge.vision_pretrain_steps=2", "judge.vision_pretrain_batch=4",
     "world.n_unpaired=7", "world.n_paired=7", "world.n_eval=7",
 ]
 

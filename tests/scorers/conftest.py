@@ -6,7 +6,8 @@ from harness.scorers.tiny_judge import JudgeConfig, build_model, build_processor
 
 # Smallest judge that still exercises every code path; keeps the suite fast on 2 cores.
 TINY = dict(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_layers=1, text_heads=2,
-            text_intermediate=64, pair_batch=8, single_batch=8, warmup=5, vqa_batch=4)
+            text_intermediate=64, pair_batch=8, single_batch=8, warmup=5, vqa_batch=4, vision_pretrain_steps=2,
+            vision_pretrain_batch=4)
 
 
 @pytest.fixture(scope="session")
