@@ -453,7 +453,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
         from .vision_pretrain import pretrain_vision_tower
         vision_pretrain = pretrain_vision_tower(
             model.model.vision_tower, cfg, device, log, processor.image_processor,
-            model.config.vision_feature_layer, model.config.vision_feature_select_strategy)
+            model.config.vision_feature_layer, model.config.vision_feature_select_strategy,
+            projector=model.model.multi_modal_projector if cfg.vision_pretrain_projector else None)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7001]))
     fixed_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7002]))
     draw = lambda r, n_pair, n_single: sample_examples(  # noqa: E731

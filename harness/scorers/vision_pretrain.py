@@ -135,22 +135,29 @@ def _accuracy(preds, tgt) -> dict[str, float]:
 
 def pretrain_vision_tower(vision_tower, cfg: JudgeConfig, device="cpu", log=print, image_processor=None,
                           layer: int = -1, strategy: str | None = None, eval_every: int = 0,
-                          on_eval=None, n_eval: int = 256) -> dict:
+                          on_eval=None, n_eval: int = 256, projector=None) -> dict:
     """Train `vision_tower` in place for cfg.vision_pretrain_steps steps; returns held-out accuracies.
 
     Pixels are normalised by the judge's image processor exactly as at training time
     (`clip_preprocess`). `layer`/`strategy` pick the features LLaVA uses (its `vision_feature_layer`
     and `vision_feature_select_strategy`). Global torch RNG is left as it was, so the LLaVA stage
     that follows draws the same numbers with or without this stage. on_eval(step, seconds, acc) is
-    called every eval_every steps (learning curves).
+    called every eval_every steps (learning curves). With ``projector`` (LLaVA's multi-modal
+    projector) the heads read the projector's output and the projector trains too, so the targets are
+    linear in what the language model receives.
     """
     ip = image_processor or build_processor(cfg).image_processor
     strategy = strategy or ("default" if cfg.vision_model == "clip" else "full")
     steps = cfg.vision_pretrain_steps
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed + 7100)
-        heads = DenseHeads(cfg.vision_hidden, token_grid(cfg)).to(device)
+        feat = (lambda px: _features(vision_tower, px, layer, strategy)) if projector is None else (
+            lambda px: projector(_features(vision_tower, px, layer, strategy)))
+        heads = DenseHeads(cfg.text_hidden if projector is not None else cfg.vision_hidden,
+                           token_grid(cfg)).to(device)
         params = [p for p in vision_tower.parameters() if p.requires_grad] + list(heads.parameters())
+        if projector is not None:
+            params += [p for p in projector.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=cfg.vision_pretrain_lr, betas=(0.9, 0.98), weight_decay=0.01)
         warm = max(1, min(50, steps // 10))
         sched = torch.optim.lr_scheduler.LambdaLR(
@@ -165,7 +172,7 @@ def pretrain_vision_tower(vision_tower, cfg: JudgeConfig, device="cpu", log=prin
             was = vision_tower.training
             vision_tower.eval()
             with torch.no_grad():
-                _, preds = _losses(heads, _features(vision_tower, ev_pix, layer, strategy), ev_tgt)
+                _, preds = _losses(heads, feat(ev_pix), ev_tgt)
             vision_tower.train(was)
             return _accuracy(preds, ev_tgt)
 
@@ -175,7 +182,7 @@ def pretrain_vision_tower(vision_tower, cfg: JudgeConfig, device="cpu", log=prin
             imgs, tgt = draw_batch(rng, cfg.vision_pretrain_batch, cfg.image_size)
             pix = clip_preprocess(imgs.to(device), ip)
             tgt = {k: v.to(device) for k, v in tgt.items()}
-            loss, _ = _losses(heads, _features(vision_tower, pix, layer, strategy), tgt)
+            loss, _ = _losses(heads, feat(pix), tgt)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

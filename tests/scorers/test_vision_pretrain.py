@@ -46,6 +46,21 @@ def test_stage_changes_only_the_vision_tower(tiny_cfg, tmp_path):
         assert torch.equal(fresh[k], trained[k]), k
 
 
+def test_projector_option_trains_the_projector_and_leaves_the_lm(tiny_cfg, tmp_path):
+    from transformers import LlavaForConditionalGeneration
+
+    cfg = replace(tiny_cfg, steps=0, vision_pretrain_steps=3, vision_pretrain_batch=8, vision_pretrain_projector=True)
+    train_judge(cfg, tmp_path, log=None)
+    fresh = build_model(cfg, build_processor(cfg).tokenizer).state_dict()
+    trained = LlavaForConditionalGeneration.from_pretrained(tmp_path).state_dict()
+    proj = [k for k in fresh if ".multi_modal_projector." in k]
+    lm = [k for k in fresh if ".vision_tower." not in k and ".multi_modal_projector." not in k]
+    assert proj and lm
+    assert all(not torch.equal(fresh[k], trained[k]) for k in proj if k.endswith("weight"))
+    for k in lm:
+        assert torch.equal(fresh[k], trained[k]), k
+
+
 @pytest.mark.parametrize("patch", [2, 4, 8, 16])
 def test_heads_map_tokens_onto_their_cells(tiny_cfg, patch):
     g = token_grid(replace(tiny_cfg, patch_size=patch))
