@@ -60,11 +60,20 @@ class TeacherConfig:
     def validate(self) -> None:
         if self.prediction not in ("velocity", "sample"):
             raise ValueError(f"TeacherConfig.prediction must be 'velocity' or 'sample', got {self.prediction!r}")
-        if self.model_resolution % (self.patch_size * 2) and self.model_resolution != self.patch_size:
-            raise ValueError(f"TeacherConfig: model-space side {self.model_resolution} must be a multiple of "
-                             f"2*patch_size ({2 * self.patch_size})")
         if self.resolution < 8:
-            raise ValueError(f"TeacherConfig.resolution must be a multiple of 2*patch_size, got {self.resolution}")
+            raise ValueError(f"TeacherConfig.resolution must be >= 8, got {self.resolution}")
+        if not isinstance(self.latent_channels, int) or self.latent_channels < 0:
+            raise ValueError(f"TeacherConfig.latent_channels must be an int >= 0 (0: pixel space), "
+                             f"got {self.latent_channels!r}")
+        if self.latent_channels:
+            if not self.vae_blocks or any(c < 1 for c in self.vae_blocks):
+                raise ValueError(f"TeacherConfig.vae_blocks must be positive channel counts, got {self.vae_blocks!r}")
+            if self.resolution % 2 ** (len(self.vae_blocks) - 1):
+                raise ValueError(f"TeacherConfig.resolution {self.resolution} is not divisible by the VAE's "
+                                 f"downsampling {2 ** (len(self.vae_blocks) - 1)} (len(vae_blocks) - 1 halvings)")
+        if self.model_resolution % (self.patch_size * 2):
+            raise ValueError(f"TeacherConfig.patch_size: the model-space side {self.model_resolution} must be a "
+                             f"multiple of 2*patch_size ({2 * self.patch_size})")
         for f in ("steps", "batch_size"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
                 raise ValueError(f"TeacherConfig.{f} must be a positive int, got {getattr(self, f)!r}")

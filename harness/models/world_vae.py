@@ -16,10 +16,10 @@ from harness.world.scene import random_scene
 
 def build_world_vae(resolution: int, latent_channels: int, blocks: tuple[int, ...], seed: int) -> AutoencoderKL:
     torch.manual_seed(seed)
-    groups = math.gcd(*blocks) if len(blocks) > 1 else blocks[0]
+    groups = math.gcd(8, *blocks)  # GroupNorm groups must divide every block's channels
     return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * len(blocks),
                          up_block_types=("UpDecoderBlock2D",) * len(blocks), block_out_channels=tuple(blocks),
-                         layers_per_block=1, latent_channels=latent_channels, norm_num_groups=min(8, groups),
+                         layers_per_block=1, latent_channels=latent_channels, norm_num_groups=groups,
                          sample_size=resolution, mid_block_add_attention=False)
 
 

@@ -483,7 +483,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     tower = model.model.vision_tower
     for step in range(cfg.steps):
         # a pretrained tower is held fixed while the projector and LM learn to read it
-        tower.requires_grad_(step >= cfg.freeze_vision_steps)
+        if cfg.freeze_vision_steps and step in (0, cfg.freeze_vision_steps):
+            tower.requires_grad_(step >= cfg.freeze_vision_steps)
         aux = None
         if step < cfg.describe_steps or (cfg.describe_every and step % cfg.describe_every == 0):
             aux = sum(_describe_loss(scorer, describe_examples(rng, cfg.describe_batch, k), rng, cfg.image_size)

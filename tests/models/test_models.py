@@ -249,3 +249,13 @@ def test_latent_teacher_trains_its_vae_and_round_trips(tmp_path):
         torch.testing.assert_close(back.velocity(z, 0.5, text), model.velocity(z, 0.5, text))
         torch.testing.assert_close(back.decode(z), model.decode(z))
         assert back.decode(z).shape == (16, 3, 32, 32)
+
+
+@pytest.mark.parametrize("bad,key", [({"latent_channels": -1}, "latent_channels"),
+                                     ({"latent_channels": 4, "vae_blocks": ()}, "vae_blocks"),
+                                     ({"latent_channels": 4, "resolution": 36, "vae_blocks": (8, 8, 8, 8)}, "downsampling"),
+                                     ({"patch_size": 3}, "patch_size"),
+                                     ({"prediction": "eps"}, "prediction")])
+def test_teacher_config_names_the_bad_key(bad, key):
+    with pytest.raises(ValueError, match=key):
+        TeacherConfig(**bad).validate()
