@@ -1,5 +1,5 @@
-"""EditModel: one generator backend over a diffusers transformer, for the embedded tiny DiT and for
-real diffusers checkpoints alike (only the saved config differs).
+"""EditModel: one generator backend over a diffusers denoiser (a transformer, or a conv UNet), for the
+embedded tiny models and for real diffusers checkpoints alike (only the saved config differs).
 
 Flow convention everywhere: ``x_t = (1 - t) x0 + t eps``, ``v = eps - x0``, t in [0, 1], t = 1 is noise.
 ``x`` lives in "model space": pixels mapped to [-1, 1], or VAE latents when a VAE is configured.
@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, FluxTransformer2DModel, SD3Transformer2DModel
+from diffusers import AutoencoderKL, FluxTransformer2DModel, SD3Transformer2DModel, UNet2DConditionModel
 
 from harness.atomic_io import write_json
 from harness.models.text_encoder import TextEncoder
 
 # Only these diffusers classes are ever instantiated from a checkpoint (no remote code).
-BACKBONES = {"SD3Transformer2DModel": SD3Transformer2DModel, "FluxTransformer2DModel": FluxTransformer2DModel}
-INPUT_PROJ = {"SD3Transformer2DModel": "pos_embed.proj", "FluxTransformer2DModel": "x_embedder"}
+# The attribute is called `transformer` for all of them (the UNet too): it is the denoiser.
+BACKBONES = {"SD3Transformer2DModel": SD3Transformer2DModel, "FluxTransformer2DModel": FluxTransformer2DModel,
+             "UNet2DConditionModel": UNet2DConditionModel}
+INPUT_PROJ = {"SD3Transformer2DModel": "pos_embed.proj", "FluxTransformer2DModel": "x_embedder",
+              "UNet2DConditionModel": "conv_in"}
 REF_MODES = ("channel", "token")
 # What the transformer outputs: "velocity" (v = eps - x0, as real flow checkpoints) or "sample" (x0;
 # v = (x_t - x0) / t, JiT-style x-prediction: a small pixel-space model spends no capacity on the noise).
@@ -176,6 +180,12 @@ class EditModel(torch.nn.Module):
             hs = torch.cat([x_t, ref], 1) if channel_ref else x_t
             return self.transformer(hidden_states=hs, encoder_hidden_states=tokens, pooled_projections=pooled,
                                     timestep=t * 1000, return_dict=False)[0]
+        if self.kind == "UNet2DConditionModel":
+            hs = torch.cat([x_t, ref], 1) if channel_ref else x_t
+            # the pooled caption goes in through the class embedding when the UNet has one (SDXL-style)
+            labels = pooled if self.transformer.config.class_embed_type == "projection" else None
+            return self.transformer(hs, t * 1000, encoder_hidden_states=tokens, class_labels=labels,
+                                    return_dict=False)[0]
 
         # Flux: packed tokens, rotary position ids; Flux scales the timestep by 1000 itself.
         hs = self._pack(x_t)
@@ -274,6 +284,31 @@ class EditModel(torch.nn.Module):
             num_layers=num_layers, attention_head_dim=head_dim, num_attention_heads=num_heads,
             joint_attention_dim=text_hidden, caption_projection_dim=caption_projection_dim,
             pooled_projection_dim=text_hidden, pos_embed_max_size=resolution // patch_size,
+        )
+        te = TextEncoder.build(hidden_size=text_hidden, num_layers=text_layers, num_heads=text_heads)
+        return cls(transformer, te, vae, ref_mode="channel", train_text_encoder=train_text_encoder,
+                   prediction=prediction)
+
+    @classmethod
+    def tiny_unet(cls, resolution: int = 32, channels: int = 3, block_channels: tuple[int, ...] = (16, 32, 64),
+                  attention_levels: int = 1, layers_per_block: int = 1, head_dim: int = 8, text_hidden: int = 64,
+                  text_layers: int = 2, text_heads: int = 4, train_text_encoder: bool = True,
+                  vae: AutoencoderKL | None = None, prediction: str = "velocity") -> EditModel:
+        """A conv UNet backbone (cross-attention to the caption on the ``attention_levels`` coarsest levels,
+        the pooled caption added to the time embedding). Convolutions draw locally coherent shapes, which a
+        patch DiT learns slowly at this budget (docs/embedded_models_sweeps.md)."""
+        n = len(block_channels)
+        if not 0 <= attention_levels <= n:
+            raise ValueError(f"attention_levels must be in [0, {n}] (len(block_channels)), got {attention_levels}")
+        down = tuple("CrossAttnDownBlock2D" if i >= n - attention_levels else "DownBlock2D" for i in range(n))
+        up = tuple("CrossAttnUpBlock2D" if i < attention_levels else "UpBlock2D" for i in range(n))
+        groups = math.gcd(8, *block_channels)  # GroupNorm groups must divide every level's channels
+        transformer = UNet2DConditionModel(
+            sample_size=resolution, in_channels=channels, out_channels=channels, block_out_channels=tuple(block_channels),
+            layers_per_block=layers_per_block, down_block_types=down, up_block_types=up,
+            mid_block_type="UNetMidBlock2DCrossAttn" if attention_levels else "UNetMidBlock2D",
+            cross_attention_dim=text_hidden, attention_head_dim=head_dim, norm_num_groups=groups,
+            class_embed_type="projection", projection_class_embeddings_input_dim=text_hidden,
         )
         te = TextEncoder.build(hidden_size=text_hidden, num_layers=text_layers, num_heads=text_heads)
         return cls(transformer, te, vae, ref_mode="channel", train_text_encoder=train_text_encoder,

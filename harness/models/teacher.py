@@ -29,6 +29,17 @@ def build_teacher_model(cfg: TeacherConfig, vae=None) -> EditModel:
     """Randomly initialised teacher; deterministic given cfg.seed. ``vae``: a trained world VAE when
     cfg.latent_channels > 0 (the DiT then works on its latents)."""
     torch.manual_seed(cfg.seed)
+    if cfg.backbone == "unet":
+        model = EditModel.tiny_unet(
+            resolution=cfg.model_resolution, channels=cfg.latent_channels or 3, block_channels=cfg.unet_channels,
+            attention_levels=cfg.unet_attention_levels, layers_per_block=cfg.unet_layers_per_block,
+            head_dim=cfg.unet_head_dim, text_hidden=cfg.text_hidden, text_layers=cfg.text_layers,
+            train_text_encoder=True, vae=vae, prediction=cfg.prediction)
+        if cfg.zero_init:  # the output conv starts at zero, as the DiT's final projection
+            with torch.no_grad():
+                model.transformer.conv_out.weight.zero_()
+                model.transformer.conv_out.bias.zero_()
+        return model
     model = EditModel.tiny_sd3(
         resolution=cfg.model_resolution, patch_size=cfg.patch_size, channels=cfg.latent_channels or 3,
         num_layers=cfg.num_layers, num_heads=cfg.num_heads, head_dim=cfg.head_dim,

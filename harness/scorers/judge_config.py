@@ -62,6 +62,8 @@ class JudgeConfig:
     # Measured: faster early (750 of 900 steps: colour 0.61 -> 0.88, edit 0.60 -> 0.71), the same as the
     # default at the full 1750 steps (colour 0.91, count 0.92, edit 0.74, shape 0.53, identity 0.48)
     vision_pretrain_projector: bool = False
+    # attribute targets at every cell an object covers, not only at its centre cell (see scene_targets)
+    vision_pretrain_cover: bool = False
     # LLaVA steps during which the vision tower gets no updates (noisy Yes/No gradients would wash out
     # the pretrained features before the projector learns to read them); measured: no gain on shape
     freeze_vision_steps: int = 0

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.world.palette import BACKGROUNDS, COLORS, SHAPES, SIZE_ORDER
-from harness.world.render import render_batch
+from harness.world.render import object_mask, render_batch
 from harness.world.scene import GRID, Scene, random_scene
 
 from .judge_config import JudgeConfig
@@ -65,12 +65,31 @@ class DenseHeads(torch.nn.Module):
         return cells, self.image(tokens.mean(1))
 
 
-def scene_targets(scenes: list[Scene]) -> dict[str, torch.Tensor]:
-    """Exact dense labels: centre map [B, 8, 8], attribute indices there (-100 elsewhere), background."""
+COVER_MIN = 2.0  # pixels of an object inside a 4x4-px cell for the cell to carry its attributes (cover mode)
+
+
+def _cover(scene: Scene, resolution: int = 32) -> np.ndarray:
+    """[n_objects, GRID, GRID] pixel coverage of each object in each cell."""
+    cell = resolution // GRID
+    return np.stack([object_mask(o, resolution).reshape(GRID, cell, GRID, cell).sum((1, 3))
+                     for o in scene.objects]) if scene.objects else np.zeros((0, GRID, GRID))
+
+
+def scene_targets(scenes: list[Scene], cover: bool = False) -> dict[str, torch.Tensor]:
+    """Exact dense labels: centre map [B, 8, 8], attribute indices (-100 where none), background.
+    Attributes sit at the object's centre cell, or with ``cover`` at every cell the object covers
+    (>= COVER_MIN px; the object with most pixels there), so that every vision token that shows part of
+    an object also carries its shape, not only the token holding its centre."""
     b = len(scenes)
     center = torch.zeros(b, GRID, GRID)
     attrs = torch.full((3, b, GRID, GRID), -100, dtype=torch.long)
     for i, s in enumerate(scenes):
+        if cover and s.objects:
+            cov = _cover(s)
+            owner = cov.argmax(0)
+            for y, x in zip(*np.nonzero(cov.max(0) >= COVER_MIN)):
+                o = s.objects[owner[y, x]]
+                attrs[:, i, y, x] = torch.tensor([_C[o.color], _S[o.shape], _Z[o.size]])
         for o in s.objects:
             center[i, o.y, o.x] = 1.0
             attrs[:, i, o.y, o.x] = torch.tensor([_C[o.color], _S[o.shape], _Z[o.size]])
@@ -78,7 +97,8 @@ def scene_targets(scenes: list[Scene]) -> dict[str, torch.Tensor]:
     return {"center": center, "color": attrs[0], "shape": attrs[1], "size": attrs[2], "background": bg}
 
 
-def draw_batch(rng: np.random.Generator, n: int, image_size: int, degrade_share: float = DEGRADE_SHARE):
+def draw_batch(rng: np.random.Generator, n: int, image_size: int, degrade_share: float = DEGRADE_SHARE,
+               cover: bool = False):
     """Fresh scenes like the judge's one-image questions: images [n, 3, H, W] in [0, 1] and targets."""
     scenes = []
     for _ in range(n):
@@ -90,7 +110,7 @@ def draw_batch(rng: np.random.Generator, n: int, image_size: int, degrade_share:
     deg = torch.from_numpy(rng.random(n) < degrade_share)
     for i in torch.nonzero(deg).flatten().tolist():
         imgs[i] = degrade(imgs[i], rng)
-    tgt = scene_targets(scenes)
+    tgt = scene_targets(scenes, cover)
     tgt["degraded"] = deg.float()
     return imgs, tgt
 
@@ -164,7 +184,7 @@ def pretrain_vision_tower(vision_tower, cfg: JudgeConfig, device="cpu", log=prin
             opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
         rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7101]))
         ev_imgs, ev_tgt = draw_batch(np.random.default_rng(np.random.SeedSequence([cfg.seed, 7102])), n_eval,
-                                     cfg.image_size)
+                                     cfg.image_size, cover=cfg.vision_pretrain_cover)
         ev_pix = clip_preprocess(ev_imgs.to(device), ip)
         ev_tgt = {k: v.to(device) for k, v in ev_tgt.items()}
 
@@ -179,7 +199,7 @@ def pretrain_vision_tower(vision_tower, cfg: JudgeConfig, device="cpu", log=prin
         vision_tower.train()
         t0, t_eval, hist = time.time(), 0.0, []
         for step in range(steps):
-            imgs, tgt = draw_batch(rng, cfg.vision_pretrain_batch, cfg.image_size)
+            imgs, tgt = draw_batch(rng, cfg.vision_pretrain_batch, cfg.image_size, cover=cfg.vision_pretrain_cover)
             pix = clip_preprocess(imgs.to(device), ip)
             tgt = {k: v.to(device) for k, v in tgt.items()}
             loss, _ = _losses(heads, feat(pix), tgt)

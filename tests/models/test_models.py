@@ -255,7 +255,45 @@ def test_latent_teacher_trains_its_vae_and_round_trips(tmp_path):
                                      ({"latent_channels": 4, "vae_blocks": ()}, "vae_blocks"),
                                      ({"latent_channels": 4, "resolution": 36, "vae_blocks": (8, 8, 8, 8)}, "downsampling"),
                                      ({"patch_size": 3}, "patch_size"),
-                                     ({"prediction": "eps"}, "prediction")])
+                                     ({"prediction": "eps"}, "prediction"),
+                                     ({"backbone": "dit"}, "backbone"),
+                                     ({"backbone": "unet", "unet_channels": (8, 0)}, "unet_channels"),
+                                     ({"backbone": "unet", "unet_attention_levels": 4}, "unet_attention_levels"),
+                                     ({"backbone": "unet", "unet_channels": (8,) * 7}, "unet_channels")])
 def test_teacher_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
         TeacherConfig(**bad).validate()
+
+
+def test_unet_backbone_is_an_edit_model_like_the_dit(tmp_path):
+    """The conv UNet teacher: text changes its output, the editor built from it starts as the teacher
+    (zero reference inputs of conv_in) and learns from the reference, and it round-trips from_pretrained."""
+    cfg = TeacherConfig(backbone="unet", unet_channels=(8, 16), unet_head_dim=8, text_hidden=32, text_layers=1,
+                        zero_init=False)
+    cfg.validate()
+    teacher = build_teacher_model(cfg).eval()
+    assert teacher.kind == "UNet2DConditionModel" and not teacher.accepts_ref
+    g = torch.Generator().manual_seed(0)
+    x, ref = torch.randn(2, 3, 32, 32, generator=g), torch.randn(2, 3, 32, 32, generator=g)
+    with torch.no_grad():
+        v = teacher.velocity(x, 0.5, PROMPTS[:2])
+        assert not torch.allclose(v, teacher.velocity(x, 0.5, ["a blue diamond on a black background"] * 2))
+    editor = EditModel.from_teacher(teacher, "channel")
+    with torch.no_grad():
+        assert torch.equal(editor.velocity(x, 0.5, PROMPTS[:2], ref=ref), v)
+    ((editor.velocity(x, 0.5, PROMPTS[:2], ref=ref) - ref) ** 2).mean().backward()
+    assert editor.transformer.conv_in.weight.grad[:, 3:].abs().sum() > 0
+    with pytest.raises(ValueError, match="token"):
+        EditModel.from_teacher(teacher, "token")
+    editor.save_pretrained(tmp_path)
+    back = EditModel.from_pretrained(tmp_path).eval()
+    assert back.kind == "UNet2DConditionModel" and back.accepts_ref
+    with torch.no_grad():
+        torch.testing.assert_close(back.velocity(x, 0.3, PROMPTS[:2], ref=ref),
+                                   editor.eval().velocity(x, 0.3, PROMPTS[:2], ref=ref))
+
+
+def test_unet_teacher_zero_init_starts_at_zero_velocity():
+    model = build_teacher_model(TeacherConfig(backbone="unet", unet_channels=(8, 16), text_hidden=32, text_layers=1))
+    with torch.no_grad():
+        assert model.velocity(torch.randn(2, 3, 32, 32), 0.5, PROMPTS[:2]).abs().max() == 0

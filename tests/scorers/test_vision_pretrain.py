@@ -5,8 +5,10 @@ import torch
 
 from harness.scorers.tiny_judge import build_model, build_processor, train_judge
 from harness.scorers.vision_pretrain import (
+    COVER_MIN,
     DenseHeads,
     pretrain_vision_tower,
+    scene_targets,
     token_grid,
 )
 
@@ -84,3 +86,23 @@ def test_heads_map_tokens_onto_their_cells(tiny_cfg, patch):
 def test_patch_must_tile_the_cell_grid(tiny_cfg):
     with pytest.raises(ValueError, match="cell grid"):
         token_grid(replace(tiny_cfg, image_size=48, patch_size=16))  # 3 tokens per side vs 8 cells
+
+
+def test_cover_targets_put_attributes_on_every_covered_cell():
+    from harness.world.palette import SHAPES
+    from harness.world.render import object_mask
+    from harness.world.scene import Obj, Scene
+
+    big = Obj("triangle", "red", "large", 2, 2)
+    small = Obj("circle", "blue", "small", 6, 5)
+    scene = Scene("white", (big, small))
+    only_center = scene_targets([scene])["shape"][0]
+    assert set(map(tuple, (only_center >= 0).nonzero().tolist())) == {(2, 2), (5, 6)}
+    covered = scene_targets([scene], cover=True)["shape"][0]
+    for o in (big, small):
+        px = torch.from_numpy(object_mask(o)).reshape(8, 4, 8, 4).sum((1, 3))
+        cells = (px >= COVER_MIN).nonzero().tolist()
+        assert len(cells) > 1  # the object shows in more than its centre cell
+        assert all(covered[y, x] == SHAPES.index(o.shape) for y, x in cells)
+    assert (covered >= 0).sum() > (only_center >= 0).sum()
+    assert covered[7, 0] == -100  # empty background keeps no attribute
