@@ -19,7 +19,12 @@ import math
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, FluxTransformer2DModel, SD3Transformer2DModel, UNet2DConditionModel
+from diffusers import (
+    AutoencoderKL,
+    FluxTransformer2DModel,
+    SD3Transformer2DModel,
+    UNet2DConditionModel,
+)
 
 from harness.atomic_io import write_json
 from harness.models.text_encoder import TextEncoder

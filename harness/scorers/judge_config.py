@@ -64,6 +64,9 @@ class JudgeConfig:
     vision_pretrain_projector: bool = False
     # attribute targets at every cell an object covers, not only at its centre cell (see scene_targets)
     vision_pretrain_cover: bool = False
+    # keep the dense pretraining loss (same heads) on during the LLaVA stage, with this weight; 0: off
+    dense_aux_weight: float = 0.0
+    dense_aux_batch: int = 32
     # LLaVA steps during which the vision tower gets no updates (noisy Yes/No gradients would wash out
     # the pretrained features before the projector learns to read them); measured: no gain on shape
     freeze_vision_steps: int = 0

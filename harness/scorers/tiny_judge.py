@@ -448,13 +448,17 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     model = build_model(cfg, processor.tokenizer)
     scorer = HFVLMScorer.from_parts(model, processor.tokenizer, processor.image_processor, processor,
                                     device=device, freeze=False)
-    vision_pretrain = None
+    vision_pretrain, dense_aux = None, None
+    if cfg.vision_pretrain_steps > 0 or cfg.dense_aux_weight > 0:
+        from .vision_pretrain import DenseAux, make_heads, pretrain_vision_tower
+        heads = make_heads(cfg, cfg.vision_pretrain_projector).to(device)
+        if cfg.dense_aux_weight > 0:
+            dense_aux = DenseAux(model, heads, cfg, processor.image_processor, device)
     if cfg.vision_pretrain_steps > 0:  # dense scene-graph targets for the tower alone, then the LLaVA loop
-        from .vision_pretrain import pretrain_vision_tower
         vision_pretrain = pretrain_vision_tower(
             model.model.vision_tower, cfg, device, log, processor.image_processor,
             model.config.vision_feature_layer, model.config.vision_feature_select_strategy,
-            projector=model.model.multi_modal_projector if cfg.vision_pretrain_projector else None)
+            projector=model.model.multi_modal_projector if cfg.vision_pretrain_projector else None, heads=heads)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7001]))
     fixed_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7002]))
     draw = lambda r, n_pair, n_single: sample_examples(  # noqa: E731
@@ -473,7 +477,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
         model.train()
         return float(sum(parts) / sum(len(f) for f in fixed)), float(desc)
 
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+    params = list(model.parameters()) + (list(dense_aux.heads.parameters()) if dense_aux else [])
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup))
         * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
@@ -507,9 +512,11 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
             loss = (lp * cfg.pair_batch + ls * cfg.single_batch) / (cfg.pair_batch + cfg.single_batch)
         if aux is not None and step >= cfg.describe_steps:
             loss = loss + 0.5 * aux
+        if dense_aux is not None:
+            loss = loss + cfg.dense_aux_weight * dense_aux.loss()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         history.append((lp.item(), ap.item(), ls.item(), as_.item(), float("nan") if aux is None else aux.item()))

@@ -106,3 +106,29 @@ def test_cover_targets_put_attributes_on_every_covered_cell():
         assert all(covered[y, x] == SHAPES.index(o.shape) for y, x in cells)
     assert (covered >= 0).sum() > (only_center >= 0).sum()
     assert covered[7, 0] == -100  # empty background keeps no attribute
+
+
+def test_dense_aux_keeps_the_pretraining_heads_and_trains_the_tower_only(tiny_cfg):
+    from harness.scorers.vision_pretrain import DenseAux, make_heads
+
+    cfg = replace(tiny_cfg, vision_pretrain_steps=5, vision_pretrain_batch=8, dense_aux_weight=1.0, dense_aux_batch=4)
+    proc = build_processor(cfg)
+    model = build_model(cfg, proc.tokenizer)
+    heads = make_heads(cfg, on_projector=False)
+    before = heads.cell.weight.detach().clone()
+    pretrain_vision_tower(model.model.vision_tower, cfg, log=None, image_processor=proc.image_processor, heads=heads)
+    assert not torch.equal(before, heads.cell.weight)  # the caller's heads were the ones trained
+    aux = DenseAux(model, heads, cfg, proc.image_processor)
+    loss = aux.loss()
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if ".vision_tower." in n)
+    assert all(g is None for n, g in grads.items() if ".language_model." in n)
+    assert heads.cell.weight.grad.abs().sum() > 0
+
+
+def test_train_judge_runs_with_the_dense_aux_loss(tiny_cfg, tmp_path):
+    cfg = replace(tiny_cfg, steps=3, single_only_steps=1, dense_aux_weight=1.0, dense_aux_batch=4)
+    summary = train_judge(cfg, tmp_path, log=None)
+    assert len(summary["history"]) == 3 and (tmp_path / "model.safetensors").exists()
