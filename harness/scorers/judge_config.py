@@ -44,6 +44,10 @@ class JudgeConfig:
     probe_types: list[str] = field(default_factory=lambda: list(PROBES))  # one-image probe questions used
     remove_share: float = 0.3  # share of one-image questions that are the removal edit question
     single_only_steps: int = 1000  # curriculum: one-image Yes/No questions (+ VQA) only, before the pairs
+    # curriculum inside that stage: the first N LLaVA steps ask one-image questions about one-object scenes.
+    # Measured (LM-only on a trained tower): shape Yes/No on one-object scenes leaves chance after ~150
+    # steps (0.81 at 300); on 1-3-object scenes it is still at chance after 450 steps.
+    one_object_steps: int = 0
     describe_steps: int = 0  # alignment stage: only dense describe-the-image / describe-the-change LM loss
     describe_batch: int = 16  # per image count, in the alignment stage and as an auxiliary loss after it
     describe_every: int = 0  # after the alignment stage, add the describe loss every N steps (0: never)

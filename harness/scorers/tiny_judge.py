@@ -317,8 +317,9 @@ def probe_example(scene: Scene, qtype: str, want: bool, rng) -> Example | None:
 
 
 def sample_examples(rng, n_pair: int, n_single: int, degrade_prob: float, probe_types=PROBE_TYPES,
-                    remove_share: float = 0.3) -> tuple[list, list]:
-    """Balanced Yes/No examples: n_pair two-image questions, n_single one-image questions."""
+                    remove_share: float = 0.3, max_objects: int = 3) -> tuple[list, list]:
+    """Balanced Yes/No examples: n_pair two-image questions, n_single one-image questions
+    (probe scenes with at most ``max_objects`` objects)."""
     pairs, singles = [], []
     while len(pairs) < n_pair:
         case = random_case(rng)
@@ -336,8 +337,8 @@ def sample_examples(rng, n_pair: int, n_single: int, degrade_prob: float, probe_
                 continue
             ex = edit_example(case, EDIT, want, rng, degrade_prob)
         else:
-            scene = random_scene(rng, min_objects=0 if rng.random() < 0.1 else 1)
-            if rng.random() < 0.3:
+            scene = random_scene(rng, min_objects=0 if rng.random() < 0.1 else 1, max_objects=max_objects)
+            if rng.random() < 0.3 and max_objects > 1:
                 scene = perturb(scene, rng) or scene
             ex = probe_example(scene, _pick(rng, list(probe_types)), want, rng)
         if ex is not None:
@@ -385,12 +386,12 @@ def describe_examples(rng, n: int, k: int) -> list[Example]:
     return out
 
 
-def vqa_examples(rng, n: int) -> list[Example]:
+def vqa_examples(rng, n: int, max_objects: int = 3) -> list[Example]:
     """One-image questions with a one-word answer (stored in Example.variant), attributes drawn evenly."""
     out = []
     while len(out) < n:
-        scene = random_scene(rng, min_objects=0 if rng.random() < 0.1 else 1)
-        if rng.random() < 0.3:
+        scene = random_scene(rng, min_objects=0 if rng.random() < 0.1 else 1, max_objects=max_objects)
+        if rng.random() < 0.3 and max_objects > 1:
             scene = perturb(scene, rng) or scene
         kind = _pick(rng, list(VQA))
         objs = scene.objects
@@ -461,8 +462,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
             projector=model.model.multi_modal_projector if cfg.vision_pretrain_projector else None, heads=heads)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7001]))
     fixed_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7002]))
-    draw = lambda r, n_pair, n_single: sample_examples(  # noqa: E731
-        r, n_pair, n_single, cfg.degrade_prob, cfg.probe_types, cfg.remove_share)
+    draw = lambda r, n_pair, n_single, k=3: sample_examples(  # noqa: E731
+        r, n_pair, n_single, cfg.degrade_prob, cfg.probe_types, cfg.remove_share, k)
     # Held-fixed batch for before/after losses; pairs only count if training reaches them.
     fixed = draw(fixed_rng, 64 if cfg.steps > cfg.single_only_steps + cfg.describe_steps else 0, 64)
 
@@ -494,15 +495,17 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
         if step < cfg.describe_steps or (cfg.describe_every and step % cfg.describe_every == 0):
             aux = sum(_describe_loss(scorer, describe_examples(rng, cfg.describe_batch, k), rng, cfg.image_size)
                       for k in (1, 2)) / 2
+        # curriculum: one-object scenes first, where an attribute question needs no binding to an object
+        k_obj = 1 if step - cfg.describe_steps < cfg.one_object_steps else 3
         if cfg.vqa_batch and (step < cfg.describe_steps or step % max(1, cfg.vqa_every) == 0):
-            vq = _describe_loss(scorer, vqa_examples(rng, cfg.vqa_batch), rng, cfg.image_size)
+            vq = _describe_loss(scorer, vqa_examples(rng, cfg.vqa_batch, k_obj), rng, cfg.image_size)
             aux = vq if aux is None else aux + vq
         if step < cfg.describe_steps:
             nan = torch.tensor(float("nan"))
             lp = ap = ls = as_ = nan
             loss = aux
         elif step < cfg.describe_steps + cfg.single_only_steps:
-            _, singles = draw(rng, 0, cfg.pair_batch + cfg.single_batch)
+            _, singles = draw(rng, 0, cfg.pair_batch + cfg.single_batch, k_obj)
             ls, as_ = _loss(scorer, singles, rng, cfg.image_size)
             lp, ap, loss = torch.tensor(float("nan")), torch.tensor(float("nan")), ls
         else:

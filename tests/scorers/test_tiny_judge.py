@@ -104,3 +104,24 @@ def test_siglip_tower_and_question_first_prompt(tiny_cfg):
     assert words.index("background") < words.index("<image>") and words[-1] == "ASSISTANT:"
     lg = sc.yes_no_logits([torch.rand(3, 3, 32, 32), torch.rand(3, 3, 32, 32)], ["is the background white ?"] * 3)
     assert lg.shape == (3, 2) and torch.isfinite(lg).all()
+
+
+def test_one_object_curriculum_limits_the_probe_scenes(tiny_cfg, tmp_path, monkeypatch):
+    from harness.scorers import tiny_judge
+    from harness.scorers.tiny_judge import train_judge, vqa_examples
+
+    rng = np.random.default_rng(3)
+    _, singles = sample_examples(rng, 0, 80, 0.0, remove_share=0.0, max_objects=1)
+    assert max(len(e.images[0].objects) for e in singles) == 1
+    _, many = sample_examples(rng, 0, 80, 0.0, remove_share=0.0)
+    assert max(len(e.images[0].objects) for e in many) > 1
+    assert max(len(e.images[0].objects) for e in vqa_examples(rng, 40, max_objects=1)) == 1
+
+    # in training: the first one_object_steps steps draw with max_objects=1, later steps with 3
+    seen = []
+    real = tiny_judge.vqa_examples
+    monkeypatch.setattr(tiny_judge, "vqa_examples", lambda r, n, k=3: seen.append(k) or real(r, n, k))
+    cfg = replace(tiny_cfg, steps=4, single_only_steps=4, one_object_steps=2, vqa_batch=2, single_batch=2,
+                  pair_batch=2)
+    train_judge(cfg, tmp_path / "j", log=None)
+    assert seen == [1, 1, 3, 3]
