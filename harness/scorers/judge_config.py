@@ -48,6 +48,8 @@ class JudgeConfig:
     # Measured (LM-only on a trained tower): shape Yes/No on one-object scenes leaves chance after ~150
     # steps (0.81 at 300); on 1-3-object scenes it is still at chance after 450 steps.
     one_object_steps: int = 0
+    one_object_pair_steps: int = 0  # the same for the first N steps with two-image questions
+    identity_share: float = 0.5  # share of identity (vs edit) questions among the two-image questions
     describe_steps: int = 0  # alignment stage: only dense describe-the-image / describe-the-change LM loss
     describe_batch: int = 16  # per image count, in the alignment stage and as an auxiliary loss after it
     describe_every: int = 0  # after the alignment stage, add the describe loss every N steps (0: never)

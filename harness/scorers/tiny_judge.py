@@ -130,9 +130,9 @@ class Case:
     object_name: str
 
 
-def random_case(rng: np.random.Generator) -> Case:
+def random_case(rng: np.random.Generator, max_objects: int = 3) -> Case:
     while True:
-        scene = random_scene(rng)
+        scene = random_scene(rng, max_objects=max_objects)
         cat = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
         e = sample_edit(scene, cat, rng)
         if e is not None:
@@ -317,13 +317,15 @@ def probe_example(scene: Scene, qtype: str, want: bool, rng) -> Example | None:
 
 
 def sample_examples(rng, n_pair: int, n_single: int, degrade_prob: float, probe_types=PROBE_TYPES,
-                    remove_share: float = 0.3, max_objects: int = 3) -> tuple[list, list]:
-    """Balanced Yes/No examples: n_pair two-image questions, n_single one-image questions
+                    remove_share: float = 0.3, max_objects: int = 3, pair_max_objects: int = 3,
+                    identity_share: float = 0.5) -> tuple[list, list]:
+    """Balanced Yes/No examples: n_pair two-image questions (a share ``identity_share`` of them identity
+    questions, on scenes of at most ``pair_max_objects`` objects), n_single one-image questions
     (probe scenes with at most ``max_objects`` objects)."""
     pairs, singles = [], []
     while len(pairs) < n_pair:
-        case = random_case(rng)
-        kind = EDIT if rng.random() < 0.5 else IDENTITY
+        case = random_case(rng, pair_max_objects)
+        kind = IDENTITY if rng.random() < identity_share else EDIT
         if kind == EDIT and TEMPLATES[case.category][0].n_images == 1:
             continue  # removal edit questions are single-image
         ex = edit_example(case, kind, len(pairs) % 2 == 0, rng, degrade_prob)
@@ -462,8 +464,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
             projector=model.model.multi_modal_projector if cfg.vision_pretrain_projector else None, heads=heads)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7001]))
     fixed_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7002]))
-    draw = lambda r, n_pair, n_single, k=3: sample_examples(  # noqa: E731
-        r, n_pair, n_single, cfg.degrade_prob, cfg.probe_types, cfg.remove_share, k)
+    draw = lambda r, n_pair, n_single, k=3, k_pair=3: sample_examples(  # noqa: E731
+        r, n_pair, n_single, cfg.degrade_prob, cfg.probe_types, cfg.remove_share, k, k_pair, cfg.identity_share)
     # Held-fixed batch for before/after losses; pairs only count if training reaches them.
     fixed = draw(fixed_rng, 64 if cfg.steps > cfg.single_only_steps + cfg.describe_steps else 0, 64)
 
@@ -509,7 +511,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
             ls, as_ = _loss(scorer, singles, rng, cfg.image_size)
             lp, ap, loss = torch.tensor(float("nan")), torch.tensor(float("nan")), ls
         else:
-            pairs, singles = draw(rng, cfg.pair_batch, cfg.single_batch)
+            k_pair = 1 if step - cfg.describe_steps - cfg.single_only_steps < cfg.one_object_pair_steps else 3
+            pairs, singles = draw(rng, cfg.pair_batch, cfg.single_batch, k_obj, k_pair)
             lp, ap = _loss(scorer, pairs, rng, cfg.image_size)
             ls, as_ = _loss(scorer, singles, rng, cfg.image_size)
             loss = (lp * cfg.pair_batch + ls * cfg.single_batch) / (cfg.pair_batch + cfg.single_batch)

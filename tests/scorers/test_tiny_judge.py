@@ -116,6 +116,10 @@ def test_one_object_curriculum_limits_the_probe_scenes(tiny_cfg, tmp_path, monke
     _, many = sample_examples(rng, 0, 80, 0.0, remove_share=0.0)
     assert max(len(e.images[0].objects) for e in many) > 1
     assert max(len(e.images[0].objects) for e in vqa_examples(rng, 40, max_objects=1)) == 1
+    pairs, _ = sample_examples(rng, 40, 0, 0.0, pair_max_objects=1, identity_share=1.0)
+    assert {e.qtype for e in pairs} == {IDENTITY} and max(len(e.images[0].objects) for e in pairs) == 1
+    pairs, _ = sample_examples(rng, 40, 0, 0.0, identity_share=0.0)
+    assert {e.qtype for e in pairs} == {EDIT} and max(len(e.images[0].objects) for e in pairs) > 1
 
     # in training: the first one_object_steps steps draw with max_objects=1, later steps with 3
     seen = []
