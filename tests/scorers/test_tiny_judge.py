@@ -2,7 +2,9 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
+from harness.scorers.judge_config import JudgeConfig
 from harness.scorers.questions import EDIT, IDENTITY
 from harness.scorers.tiny_judge import (
     TinyJudgeScorer, edit_done, evaluate_judge, identity_kept, load_or_train_judge, random_case,
@@ -129,3 +131,11 @@ def test_one_object_curriculum_limits_the_probe_scenes(tiny_cfg, tmp_path, monke
                   pair_batch=2)
     train_judge(cfg, tmp_path / "j", log=None)
     assert seen == [1, 1, 3, 3]
+
+
+@pytest.mark.parametrize("bad,key", [({"probe_types": ["shapes"]}, "probe_types"), ({"probe_types": []}, "probe_types"),
+                                     ({"identity_share": 1.5}, "identity_share"),
+                                     ({"one_object_steps": -1}, "one_object_steps")])
+def test_judge_config_names_the_bad_key(bad, key):
+    with pytest.raises(ValueError, match=key):
+        JudgeConfig(**bad)
