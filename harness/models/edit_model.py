@@ -296,7 +296,7 @@ class EditModel(torch.nn.Module):
 
     @classmethod
     def tiny_unet(cls, resolution: int = 32, channels: int = 3, block_channels: tuple[int, ...] = (16, 32, 64),
-                  attention_levels: int = 1, layers_per_block: int = 1, head_dim: int = 8, text_hidden: int = 64,
+                  attention_levels: int = 1, layers_per_block: int = 1, heads: int = 8, text_hidden: int = 64,
                   text_layers: int = 2, text_heads: int = 4, train_text_encoder: bool = True,
                   vae: AutoencoderKL | None = None, prediction: str = "velocity") -> EditModel:
         """A conv UNet backbone (cross-attention to the caption on the ``attention_levels`` coarsest levels,
@@ -305,6 +305,9 @@ class EditModel(torch.nn.Module):
         n = len(block_channels)
         if not 0 <= attention_levels <= n:
             raise ValueError(f"attention_levels must be in [0, {n}] (len(block_channels)), got {attention_levels}")
+        if any(c % heads for c in block_channels[n - attention_levels:]):
+            raise ValueError(f"heads ({heads}) must divide the channels of every cross-attention level "
+                             f"{tuple(block_channels[n - attention_levels:])}")
         down = tuple("CrossAttnDownBlock2D" if i >= n - attention_levels else "DownBlock2D" for i in range(n))
         up = tuple("CrossAttnUpBlock2D" if i < attention_levels else "UpBlock2D" for i in range(n))
         groups = math.gcd(8, *block_channels)  # GroupNorm groups must divide every level's channels
@@ -312,7 +315,8 @@ class EditModel(torch.nn.Module):
             sample_size=resolution, in_channels=channels, out_channels=channels, block_out_channels=tuple(block_channels),
             layers_per_block=layers_per_block, down_block_types=down, up_block_types=up,
             mid_block_type="UNetMidBlock2DCrossAttn" if attention_levels else "UNetMidBlock2D",
-            cross_attention_dim=text_hidden, attention_head_dim=head_dim, norm_num_groups=groups,
+            # diffusers' UNet reads `attention_head_dim` as the number of heads (a legacy name, kept for old configs)
+            cross_attention_dim=text_hidden, attention_head_dim=heads, norm_num_groups=groups,
             class_embed_type="projection", projection_class_embeddings_input_dim=text_hidden,
         )
         te = TextEncoder.build(hidden_size=text_hidden, num_layers=text_layers, num_heads=text_heads)

@@ -33,7 +33,7 @@ def build_teacher_model(cfg: TeacherConfig, vae=None) -> EditModel:
         model = EditModel.tiny_unet(
             resolution=cfg.model_resolution, channels=cfg.latent_channels or 3, block_channels=cfg.unet_channels,
             attention_levels=cfg.unet_attention_levels, layers_per_block=cfg.unet_layers_per_block,
-            head_dim=cfg.unet_head_dim, text_hidden=cfg.text_hidden, text_layers=cfg.text_layers,
+            heads=cfg.unet_heads, text_hidden=cfg.text_hidden, text_layers=cfg.text_layers,
             train_text_encoder=True, vae=vae, prediction=cfg.prediction)
         if cfg.zero_init:  # the output conv starts at zero, as the DiT's final projection
             with torch.no_grad():

@@ -37,7 +37,7 @@ class TeacherConfig:
     unet_channels: tuple[int, ...] = (16, 32, 64)
     unet_attention_levels: int = 1  # cross-attention on this many of the coarsest levels (+ the mid block)
     unet_layers_per_block: int = 1
-    unet_head_dim: int = 8
+    unet_heads: int = 8  # attention heads at each cross-attention level
     patch_size: int = 4  # 64 tokens: ~3x cheaper per step than patch 2 and lower loss at equal wall time
     num_layers: int = 4
     num_heads: int = 4
@@ -86,6 +86,10 @@ class TeacherConfig:
             if not 0 <= self.unet_attention_levels <= len(self.unet_channels):
                 raise ValueError(f"TeacherConfig.unet_attention_levels must be in [0, len(unet_channels)="
                                  f"{len(self.unet_channels)}], got {self.unet_attention_levels}")
+            attn = self.unet_channels[len(self.unet_channels) - self.unet_attention_levels:]
+            if not isinstance(self.unet_heads, int) or self.unet_heads < 1 or any(c % self.unet_heads for c in attn):
+                raise ValueError(f"TeacherConfig.unet_heads must be a positive int dividing the channels of every "
+                                 f"cross-attention level {tuple(attn)}, got {self.unet_heads!r}")
             if self.model_resolution % 2 ** (len(self.unet_channels) - 1):
                 raise ValueError(f"TeacherConfig.unet_channels: the model-space side {self.model_resolution} must "
                                  f"be divisible by {2 ** (len(self.unet_channels) - 1)} (one halving per extra level)")

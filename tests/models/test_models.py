@@ -259,6 +259,7 @@ def test_latent_teacher_trains_its_vae_and_round_trips(tmp_path):
                                      ({"backbone": "dit"}, "backbone"),
                                      ({"backbone": "unet", "unet_channels": (8, 0)}, "unet_channels"),
                                      ({"backbone": "unet", "unet_attention_levels": 4}, "unet_attention_levels"),
+                                     ({"backbone": "unet", "unet_heads": 5}, "unet_heads"),
                                      ({"backbone": "unet", "unet_channels": (8,) * 7}, "unet_channels")])
 def test_teacher_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
@@ -268,11 +269,13 @@ def test_teacher_config_names_the_bad_key(bad, key):
 def test_unet_backbone_is_an_edit_model_like_the_dit(tmp_path):
     """The conv UNet teacher: text changes its output, the editor built from it starts as the teacher
     (zero reference inputs of conv_in) and learns from the reference, and it round-trips from_pretrained."""
-    cfg = TeacherConfig(backbone="unet", unet_channels=(8, 16), unet_head_dim=8, text_hidden=32, text_layers=1,
+    cfg = TeacherConfig(backbone="unet", unet_channels=(8, 16), unet_heads=2, text_hidden=32, text_layers=1,
                         zero_init=False)
     cfg.validate()
     teacher = build_teacher_model(cfg).eval()
     assert teacher.kind == "UNet2DConditionModel" and not teacher.accepts_ref
+    heads = {m.heads for m in teacher.transformer.modules() if type(m).__name__ == "Attention"}
+    assert heads == {2}  # unet_heads is the number of heads (diffusers calls it attention_head_dim)
     g = torch.Generator().manual_seed(0)
     x, ref = torch.randn(2, 3, 32, 32, generator=g), torch.randn(2, 3, 32, 32, generator=g)
     with torch.no_grad():
