@@ -71,15 +71,30 @@ def scene_batch(rng: np.random.Generator, n: int, cfg: TeacherConfig):
 
 
 def flow_matching_loss(model: EditModel, x0: torch.Tensor, text, noise: torch.Tensor, t: torch.Tensor,
-                       weighting: torch.Tensor | None = None, ref: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean weighted || v(x_t) - (eps - x0) ||^2 with x_t = (1 - t) x0 + t eps."""
+                       weighting: torch.Tensor | None = None, ref: torch.Tensor | None = None,
+                       x0_target: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean weighted || v(x_t) - (eps - x0) ||^2 with x_t = (1 - t) x0 + t eps. With ``x0_target``
+    (an estimate of E[x0 | x_t]) the target is (x_t - x0_target) / t, which equals eps - x0 when
+    x0_target = x0."""
     tb = t.reshape(-1, 1, 1, 1).to(x0.dtype)
     x_t = (1 - tb) * x0 + tb * noise
     v = model.velocity(x_t, t, text, ref=ref)
-    per = ((v.float() - (noise - x0).float()) ** 2).flatten(1).mean(1)
+    target = noise - x0 if x0_target is None else (x_t - x0_target.to(x_t)) / tb
+    per = ((v.float() - target.float()) ** 2).flatten(1).mean(1)
     if weighting is not None:
         per = per * weighting.reshape(-1)
     return per.mean()
+
+
+def _posterior_target(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, scenes, caps) -> torch.Tensor:
+    """E[x0 | x_t, scene structure] for captioned rows; x0 itself (the one-sample target) where the
+    caption was dropped, since the unconditional posterior is not what the caption-free model learns."""
+    from harness.world.posterior import posterior_mean
+
+    tb = t.reshape(-1, 1, 1, 1).to(x0.dtype)
+    target = posterior_mean((1 - tb) * x0 + tb * noise, t, scenes).to(x0)
+    dropped = torch.tensor([c == "" for c in caps], device=x0.device).reshape(-1, 1, 1, 1)
+    return torch.where(dropped, x0, target)
 
 
 def _lr_factor(step: int, cfg: TeacherConfig) -> float:
@@ -111,7 +126,7 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
     losses, t0, probe_s = [], time.time(), 0.0
     bar = tqdm(range(cfg.steps), desc="teacher", disable=not progress, mininterval=2.0)
     for step in bar:
-        imgs, caps, _ = scene_batch(rng, cfg.batch_size, cfg)
+        imgs, caps, scenes = scene_batch(rng, cfg.batch_size, cfg)
         caps = [c if rng.random() >= cfg.caption_dropout else "" for c in caps]
         x0 = model.encode_image(imgs)
         # noise and timesteps drawn on the CPU generator: the same run on any device
@@ -120,7 +135,8 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
                                                   logit_std=cfg.logit_std, mode_scale=cfg.mode_scale,
                                                   generator=gen).to(x0.device)
         w = compute_loss_weighting_for_sd3(cfg.timestep_sampling, sigmas=t)
-        loss = flow_matching_loss(model, x0, caps, noise, t, w)
+        x0_target = _posterior_target(x0, noise, t, scenes, caps) if cfg.posterior_target else None
+        loss = flow_matching_loss(model, x0, caps, noise, t, w, x0_target=x0_target)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"teacher training: non-finite loss {loss.item()} at step {step}; "
                                      "lower TeacherConfig.lr")

@@ -48,6 +48,10 @@ class TeacherConfig:
     # DiT adaLN-Zero: zero the modulation linears (gates start at 0, every block starts as identity) and
     # the output projection; diffusers' SD3 init leaves them random, which slows a short run
     zero_init: bool = True
+    # posterior_target: regress on the exact E[x0 | x_t, caption's scene structure] (harness/world/posterior.py)
+    # instead of the one-sample target eps - x0: the same minimiser with far less gradient noise
+    # (captioned samples only; a dropped caption keeps the one-sample target). Pixel space only.
+    posterior_target: bool = False
     prediction: str = "velocity"  # or "sample" (x0-prediction, v = (x_t - x0) / t; see EditModel)
     # latent_channels > 0: train a tiny AutoencoderKL first (vae_*) and run the DiT on its latents
     # (downsampling 2**(len(vae_blocks)-1); with 3 blocks an 8x8 latent = one latent pixel per world cell)
@@ -77,6 +81,9 @@ class TeacherConfig:
             if self.resolution % 2 ** (len(self.vae_blocks) - 1):
                 raise ValueError(f"TeacherConfig.resolution {self.resolution} is not divisible by the VAE's "
                                  f"downsampling {2 ** (len(self.vae_blocks) - 1)} (len(vae_blocks) - 1 halvings)")
+        if self.posterior_target and self.latent_channels:
+            raise ValueError("TeacherConfig.posterior_target needs pixel space (latent_channels=0): the exact "
+                             "posterior mean is computed on world images")
         if self.backbone not in BACKBONES:
             raise ValueError(f"TeacherConfig.backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if self.backbone == "unet":

@@ -198,6 +198,31 @@ def test_tiny_teacher_training_lowers_loss_and_is_cached(monkeypatch):
     assert calls == [1, 1]  # a different config is a different cache entry
 
 
+def test_posterior_target_is_the_one_sample_target_where_the_caption_was_dropped():
+    """x0_target = x0 gives exactly the one-sample loss; captioned rows get E[x0 | x_t], dropped rows x0."""
+    import numpy as np
+
+    from harness.world.posterior import posterior_mean
+
+    cfg = TeacherConfig(num_layers=1, num_heads=2, head_dim=16, caption_projection_dim=32, text_hidden=32,
+                        text_layers=1, zero_init=False)
+    model = build_teacher_model(cfg).eval()
+    imgs, caps, scenes = teacher_mod.scene_batch(np.random.default_rng(4), 4, cfg)
+    caps[1] = ""
+    g = torch.Generator().manual_seed(6)
+    x0 = imgs * 2 - 1
+    noise, t = torch.randn(x0.shape, generator=g), torch.tensor([0.3, 0.6, 0.8, 0.95])
+    with torch.no_grad():
+        plain = flow_matching_loss(model, x0, caps, noise, t)
+        torch.testing.assert_close(flow_matching_loss(model, x0, caps, noise, t, x0_target=x0), plain)
+    target = teacher_mod._posterior_target(x0, noise, t, scenes, caps)
+    assert torch.equal(target[1], x0[1])
+    tb = t.reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(target[[0, 2, 3]], posterior_mean(((1 - tb) * x0 + tb * noise)[[0, 2, 3]],
+                                                                 t[[0, 2, 3]], [scenes[i] for i in (0, 2, 3)]))
+    assert not torch.allclose(target[3], x0[3], atol=0.05)  # at t = 0.95 the target is a posterior blur
+
+
 def test_x_prediction_velocity_is_defined_by_the_predicted_sample(tmp_path):
     """prediction='sample': the transformer outputs x0 and v = (x_t - x0) / max(t, t_min), so the
     one-step prediction x_t - t v gives back exactly the transformer's output (t >= t_min)."""
@@ -260,7 +285,9 @@ def test_latent_teacher_trains_its_vae_and_round_trips(tmp_path):
                                      ({"backbone": "unet", "unet_channels": (8, 0)}, "unet_channels"),
                                      ({"backbone": "unet", "unet_attention_levels": 4}, "unet_attention_levels"),
                                      ({"backbone": "unet", "unet_heads": 5}, "unet_heads"),
-                                     ({"backbone": "unet", "unet_channels": (8,) * 7}, "unet_channels")])
+                                     ({"backbone": "unet", "unet_channels": (8,) * 7}, "unet_channels"),
+                                     ({"posterior_target": True, "latent_channels": 4, "patch_size": 1},
+                                      "posterior_target")])
 def test_teacher_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
         TeacherConfig(**bad).validate()
