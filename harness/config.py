@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
@@ -52,8 +52,11 @@ class RunConfig:
 
     name: str = "shapes"
     methods: list[str] = field(default_factory=lambda: ["copy", "target"])
+    # bounds scored beside the methods of every run (copy the source / the exact target): the table's
+    # floor and ceiling; seconds to score. calibration=[] for none
+    calibration: list[str] = field(default_factory=lambda: ["copy", "target"])
     suites: list[str] = field(default_factory=lambda: ["shapes"])
-    output_dir: Optional[str] = None  # default: runs/<time>-<name>/
+    output_dir: str | None = None  # default: runs/<time>-<name>/
     seed: int = field(default=0, metadata={"ge": 0})
     device: str = field(default="auto", metadata=_choices("auto", "cpu", "cuda"))
     engine: str = field(default="single", metadata=_choices(*ENGINE_PRESETS))  # harness/engine.py
@@ -62,7 +65,7 @@ class RunConfig:
     eval_batch_size: int = field(default=64, metadata={"ge": 1})
     curve_samples: int = field(default=28, metadata={"ge": 1})  # eval samples per learning-curve point
     save_images: bool = True
-    scorer_path: Optional[str] = None  # local folder for scorer "hf" (LLaVA / Qwen2-VL)
+    scorer_path: str | None = None  # local folder for scorer "hf" (LLaVA / Qwen2-VL)
     trust_remote_code: bool = False  # only for a checkpoint you trust; never on by default
     world: WorldConfig = field(default_factory=WorldConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)  # embedded text-to-image teacher
@@ -75,6 +78,11 @@ class ResolvedConfig:
     run: RunConfig
     methods: dict[str, Any]  # method name -> its typed config (or None)
     suites: dict[str, Any] = field(default_factory=dict)  # suite name -> its typed config (suites with one)
+
+    @property
+    def rows(self) -> list[str]:
+        """Every method the run trains and scores: calibration bounds not named in ``methods``, then ``methods``."""
+        return [c for c in self.run.calibration if c not in self.run.methods] + list(self.run.methods)
 
     def to_container(self) -> dict:
         out = dataclasses.asdict(self.run)
@@ -236,13 +244,22 @@ def load_config(preset: str = "default", overrides: list[str] | None = None) -> 
     # Decide the method list first: it decides which method sections exist in the schema.
     schema_probe = _merge(base, {k: v for k, v in preset_data.items() if k in base}, f"config '{preset}'")
     for key, value in pairs:
-        if key in ("methods", "suites"):
+        if key in ("methods", "suites", "calibration"):
             schema_probe = _merge(schema_probe, OmegaConf.from_dotlist([_as_dotlist_item(base, key, value)]), key)
     method_names = list(schema_probe.methods)
     if not method_names:
         raise ConfigError("methods is empty: name at least one method, e.g. methods=copy")
     if len(set(method_names)) != len(method_names):
         raise ConfigError(f"methods={','.join(method_names)} names a method twice")
+    for name in schema_probe.calibration:
+        try:
+            role = registry.methods.load(name).role
+        except registry.UnknownPluginError as e:
+            raise ConfigError(f"calibration: {e}") from None
+        if role == "method":
+            raise ConfigError(f"calibration={','.join(schema_probe.calibration)}: '{name}' is a training method, "
+                              f"not a calibration bound; name it in methods= instead")
+    method_names = [c for c in schema_probe.calibration if c not in method_names] + method_names
     for name in list(schema_probe.suites):
         if name not in registry.suites.names():
             raise ConfigError(str(registry.UnknownPluginError("suites", name, registry.suites.names())))

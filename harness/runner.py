@@ -160,7 +160,7 @@ def run(cfg: ResolvedConfig) -> Path:
         if main and report:
             run_dir.log_metrics({"event": "suite_load", "suite": suite.name, **report})
     ctx.extras["suites"] = suites
-    for name in cfg.run.methods:
+    for name in cfg.rows:
         method_cls = registry.methods.load(name)
         method: Method = method_cls(cfg.methods.get(name), ctx, name=name)
         compute = train(name, method, ctx) if method.trainable else {"wall_seconds": 0.0}

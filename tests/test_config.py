@@ -12,6 +12,18 @@ def test_defaults_and_list_override():
     assert cfg.run.world.n_eval == 14 and cfg.run.seed == 3
 
 
+def test_calibration_rows_join_every_run_once_and_can_be_turned_off():
+    cfg = load_config("default", ["methods=supervised,copy"])
+    assert cfg.rows == ["target", "supervised", "copy"]  # a bound named in methods keeps its place
+    assert set(cfg.methods) == {"target", "supervised", "copy"}
+    assert load_config("default", ["methods=supervised", "calibration=[]"]).rows == ["supervised"]
+    assert load_config("default", []).rows == ["copy", "target"]
+    with pytest.raises(ConfigError, match="'supervised' is a training method"):
+        load_config("default", ["calibration=copy,supervised"])
+    with pytest.raises(ConfigError, match="calibration: unknown method 'cpy'"):
+        load_config("default", ["calibration=cpy"])
+
+
 def test_bracket_list_is_accepted():
     assert load_config("default", ["methods=[copy]"]).run.methods == ["copy"]
 

@@ -86,6 +86,8 @@ def test_non_privileged_methods_never_see_targets(tmp_path):
         assert main(["run", "methods=spy", "world.n_eval=14", f"output_dir={tmp_path / 'o'}"]) == 0
     finally:
         registry.methods.unregister("spy")
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert {"copy", "target", "spy"} <= set(summary)  # the calibration rows join a run by default
     assert _Spy.seen and all(s.target is None and s.target_scene is None for s in _Spy.seen)
 
 
