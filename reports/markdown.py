@@ -63,7 +63,15 @@ def figures(runs: RunSet, out_dir: Path) -> list[str]:
                     f"![{suite} per category]({path.name})", ""]
     path = plots.training_curves(runs, out_dir / "training_curves.png")
     if path:
-        out += ["## Training curves", "", f"![training curves]({path.name})", ""]
+        out += ["## Training curves", "", ("Points: logged training batches; line: their rolling mean. "
+                                           "`oracle eval_edit_success`: the learning-curve eval samples."), "",
+                f"![training curves]({path.name})", ""]
+        trend = tables.reward_trend(runs)
+        if not trend.empty:
+            out += ["### Training reward, first against last fifth of the logged steps", "",
+                    ("The judge's reward on each training batch (P of the correct answer); the interval is "
+                     "Welch's over the logged batches of the two fifths."), "",
+                    trend.to_markdown(index=False, floatfmt=".3f"), ""]
     path = plots.compute_curves(runs, out_dir / "compute_curves.png")
     if path:
         out += ["## Oracle edit success against compute", "",

@@ -31,8 +31,15 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _smooth(values: pd.Series) -> pd.Series:
+    """Centred rolling mean over ~1/8 of the points: one logged batch is too noisy to show a trend."""
+    return values.rolling(max(1, len(values) // 8), center=True, min_periods=1).mean()
+
+
 def training_curves(runs: RunSet, path: Path) -> Path | None:
-    """Every logged loss / reward over steps, one panel per quantity, one line per method."""
+    """Every logged loss / reward over steps, one panel per quantity, one colour per method: the logged
+    points faint, their rolling mean as the line. The oracle's edit success on the learning-curve eval
+    samples joins as its own panel, so the judge's view and the oracle's sit side by side."""
     import seaborn as sns
 
     train = runs.events_of("train")
@@ -42,8 +49,20 @@ def training_curves(runs: RunSet, path: Path) -> Path | None:
     if not keys:
         return None
     long = train.melt(id_vars=["method", "step"], value_vars=keys, var_name="quantity").dropna()
-    grid = sns.relplot(data=long, x="step", y="value", hue="method", col="quantity", col_wrap=min(4, len(keys)),
-                       kind="line", marker="o", height=2.6, facet_kws={"sharey": False})
+    curve = runs.events_of("curve")
+    if not curve.empty and "eval_edit_success" in curve:
+        oracle = curve[curve["method"].isin(set(long["method"]))][["method", "step", "eval_edit_success"]].dropna()
+        long = pd.concat([long, oracle.rename(columns={"eval_edit_success": "value"})
+                         .assign(quantity="oracle eval_edit_success")], ignore_index=True)
+    long = long.sort_values(["method", "quantity", "step"]).reset_index(drop=True)
+    long["smoothed"] = long.groupby(["method", "quantity"], sort=False)["value"].transform(_smooth)
+    n_panels = long["quantity"].nunique()
+    grid = sns.FacetGrid(long, col="quantity", hue="method", col_wrap=min(4, n_panels), height=2.6,
+                         sharey=False, sharex=False)
+    grid.map_dataframe(sns.scatterplot, x="step", y="value", alpha=0.3, s=10)
+    grid.map_dataframe(sns.lineplot, x="step", y="smoothed")
+    grid.set_axis_labels("step", "value")
+    grid.add_legend()
     return _save(grid.figure, path)
 
 

@@ -96,3 +96,29 @@ def judge_labels(runs: RunSet, suite: str) -> pd.DataFrame:
     g = df.groupby("label", sort=False)
     return pd.DataFrame({c: g[c].agg(lambda s: ", ".join(sorted(map(str, s.dropna().unique())))) for c in cols}
                         ).rename_axis("method")
+
+
+def reward_trend(runs: RunSet, key: str = "reward") -> pd.DataFrame:
+    """Per method that logs ``key``: its mean over the first and the last fifth of the logged training
+    steps and the change, with a Welch 95 % interval of the change (each logged point is one batch's
+    mean, so the points of a fifth are the samples)."""
+    from reports.stats import t_quantile_975
+
+    train = runs.events_of("train")
+    if train.empty or key not in train:
+        return pd.DataFrame()
+    rows = []
+    for method, df in train.dropna(subset=[key]).sort_values("step").groupby("method", sort=False):
+        k = len(df) // 5
+        if k < 2:
+            continue
+        first, last = df[key].iloc[:k], df[key].iloc[-k:]
+        change = last.mean() - first.mean()
+        se = (first.var() / k + last.var() / k) ** 0.5
+        half = t_quantile_975(max(1, 2 * k - 2)) * se
+        rows.append({"method": method, "logged steps": len(df),
+                     "first fifth (steps)": f"{int(df['step'].iloc[0])}-{int(df['step'].iloc[k - 1])}", f"{key} first fifth": first.mean(),
+                     "last fifth (steps)": f"{int(df['step'].iloc[-k])}-{int(df['step'].iloc[-1])}",
+                     f"{key} last fifth": last.mean(), "change": change,
+                     "change 95% CI": f"[{change - half:.3f}, {change + half:.3f}]"})
+    return pd.DataFrame(rows)

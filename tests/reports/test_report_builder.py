@@ -103,3 +103,25 @@ def test_merge_of_two_runs_through_the_cli(tmp_path):
 def test_report_of_a_non_run_directory_exits_2(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "scores.jsonl" in capsys.readouterr().err
+
+
+def test_reward_trend_compares_first_and_last_fifth(tmp_path):
+    import json
+
+    from reports.stats import t_quantile_975
+    from reports.tables import reward_trend
+
+    run = write_run(tmp_path / "runT", judged=False)
+    rewards = [0.2, 0.3, 0.5, 0.5, 0.6, 0.4, 0.7, 0.6, 0.8, 0.9]
+    rows = [{"event": "train", "method": "flow_grpo", "step": 10 * (i + 1), "reward": r} for i, r in enumerate(rewards)]
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows))
+    trend = reward_trend(load_runs([run])).set_index("method")
+    assert "npedit" not in trend.index  # 4 logged points: too few for two fifths of >= 2
+    row = trend.loc["flow_grpo"]
+    assert row["reward first fifth"] == pytest.approx(0.25) and row["reward last fifth"] == pytest.approx(0.85)
+    assert row["change"] == pytest.approx(0.6)
+    half = t_quantile_975(2) * (0.005 / 2 + 0.005 / 2) ** 0.5  # sample variance of both pairs is 0.005
+    assert row["change 95% CI"] == f"[{0.6 - half:.3f}, {0.6 + half:.3f}]"
+    assert (row["first fifth (steps)"], row["last fifth (steps)"]) == ("10-20", "90-100")
+    assert "### Training reward, first against last fifth" in build_report([run])[0]
