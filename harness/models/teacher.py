@@ -185,7 +185,7 @@ def load_or_train_teacher(cfg: TeacherConfig | None = None, force: bool = False,
     """The cached teacher for ``cfg`` (trained on first use), loaded with from_pretrained and frozen."""
     cfg = cfg or TeacherConfig()
     cfg.validate()
-    entry = cached_build("teacher", asdict(cfg), lambda tmp: train_teacher(cfg, tmp, progress=progress), force=force)
+    entry = cached_build("teacher", cfg.cache_key(), lambda tmp: train_teacher(cfg, tmp, progress=progress), force=force)
     model = EditModel.from_pretrained(entry)
     model.requires_grad_(False)
     return model.eval()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 TIMESTEP_SCHEMES = ("logit_normal", "uniform", "mode")
 BACKBONES = ("sd3", "unet")
+# Options added after teachers were first cached, with the value that reproduces the older training
+# exactly; at that value they do not enter the cache key (TeacherConfig.cache_key).
+ADDED_OPTIONS = {"posterior_target": False}
 
 
 @dataclass
@@ -61,6 +64,15 @@ class TeacherConfig:
     vae_batch: int = 32
     vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6
+
+    def cache_key(self) -> dict:
+        """The config as the cache hashes it: options added after a release are left out while they hold
+        their neutral default, so upgrading the harness does not throw away a trained teacher."""
+        out = asdict(self)
+        for name, neutral in ADDED_OPTIONS.items():
+            if out.get(name) == neutral:
+                out.pop(name)
+        return out
 
     @property
     def model_resolution(self) -> int:

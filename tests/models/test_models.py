@@ -327,3 +327,15 @@ def test_unet_teacher_zero_init_starts_at_zero_velocity():
     model = build_teacher_model(TeacherConfig(backbone="unet", unet_channels=(8, 16), text_hidden=32, text_layers=1))
     with torch.no_grad():
         assert model.velocity(torch.randn(2, 3, 32, 32), 0.5, PROMPTS[:2]).abs().max() == 0
+
+
+def test_teacher_cache_key_leaves_out_added_options_at_their_neutral_default():
+    """A harness upgrade that adds an option must not orphan the teachers users already trained."""
+    from dataclasses import asdict
+
+    from harness.models.teacher_config import ADDED_OPTIONS
+
+    key = TeacherConfig().cache_key()
+    assert not set(ADDED_OPTIONS) & set(key)
+    assert key == {k: v for k, v in asdict(TeacherConfig()).items() if k not in ADDED_OPTIONS}
+    assert TeacherConfig(posterior_target=True).cache_key()["posterior_target"] is True
