@@ -16,6 +16,7 @@ from typing import Any
 from harness.atomic_io import atomic_write_text, write_json
 
 MARKER = "COMPLETE"
+TENSORS = "method_state.safetensors"  # a method's own tensors (e.g. a generator EMA), beside the engine's state
 _NAME = re.compile(r"^step-(\d{8})$")
 
 
@@ -39,8 +40,9 @@ class Checkpointer:
         done = self.complete()
         return done[-1] if done else None
 
-    def save(self, engine: Any, step: int, state: dict) -> Path:
-        """Collective: every rank calls it. ``state`` is JSON-able trainer state (rank 0 writes it)."""
+    def save(self, engine: Any, step: int, state: dict, tensors: dict | None = None) -> Path:
+        """Collective: every rank calls it. ``state`` is JSON-able trainer state and ``tensors`` the
+        method's own tensors (rank 0 writes both; tensors as safetensors, never pickle)."""
         final = self.root / f"step-{step:08d}"
         tmp = self.root / f".step-{step:08d}.tmp"
         if engine.is_main:
@@ -51,6 +53,10 @@ class Checkpointer:
         engine.wait()
         if engine.is_main:
             write_json(tmp / "trainer_state.json", {"step": step, **state})
+            if tensors:
+                from safetensors.torch import save_file
+
+                save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / TENSORS))
             atomic_write_text(tmp / MARKER, f"{step}\n")
             if final.exists():
                 shutil.rmtree(final)
@@ -58,6 +64,16 @@ class Checkpointer:
             self._prune()
         engine.wait()
         return final
+
+    @staticmethod
+    def load_tensors(path: Path) -> dict:
+        """The method tensors of checkpoint ``path`` ({} when it saved none)."""
+        f = Path(path) / TENSORS
+        if not f.exists():
+            return {}
+        from safetensors.torch import load_file
+
+        return load_file(str(f))
 
     def _prune(self) -> None:
         for _, path in self.complete()[:-self.keep_last]:

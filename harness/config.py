@@ -167,6 +167,8 @@ def _check_field(prefix: str, f: dataclasses.Field, value: Any) -> None:
         raise ConfigError(f"{key}={value} is out of range; it must be >= {meta['ge']}.")
     if "le" in meta and value is not None and value > meta["le"]:
         raise ConfigError(f"{key}={value} is out of range; it must be <= {meta['le']}.")
+    if "lt" in meta and value is not None and value >= meta["lt"]:
+        raise ConfigError(f"{key}={value} is out of range; it must be < {meta['lt']}.")
 
 
 def validate(obj: Any, prefix: str = "") -> None:

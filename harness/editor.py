@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
+from harness.method import Method
 from harness.models.edit_model import EditModel
 from harness.trainer import TrainConfig
 
@@ -20,7 +21,10 @@ class EditorConfig(TrainConfig):
     inference_steps: int = field(default=4, metadata={"ge": 1})
     # RUN_DIR[:method]: start from the generator another run trained (paper: supervised -> RL / NP-Edit);
     # ":method" names a method trained earlier in this same run (methods=supervised,flow_grpo)
-    init_from: Optional[str] = None
+    init_from: str | None = None
+    # EMA of the generator's weights (diffusers EMAModel, with its (1+n)/(10+n) warm-up); 0 = off.
+    # With it on, learning-curve points, the final evaluation and the export use the averaged weights.
+    ema_decay: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})
 
     def validate(self) -> None:
         if self.init_from and not self.init_from.startswith(":"):
@@ -28,6 +32,99 @@ class EditorConfig(TrainConfig):
             if not (run_dir / "models").is_dir():
                 raise ValueError(f"init_from={self.init_from}: {run_dir}/models does not exist; give the run "
                                  "directory of a run that trained a method (RUN_DIR or RUN_DIR:method)")
+
+
+class GeneratorEMA:
+    """EMA of a generator's trained parameters, checkpointed by the method as safetensors.
+    ``applied()`` swaps the averaged weights in for editing and back out; ``finalize()`` keeps them."""
+
+    PREFIX = "generator_ema."
+
+    def __init__(self, engine: Any, model: EditModel, decay: float):
+        from diffusers.training_utils import EMAModel
+
+        if getattr(engine, "deepspeed", False) and engine.cfg.preset == "zero3":
+            raise ValueError("ema_decay > 0 needs the full generator on every rank; ZeRO-3 shards it. "
+                             "Use engine=zero2 (or lower), or ema_decay=0")
+        self.params = list(model.trainable_parameters())
+        self.ema = EMAModel(self.params, decay=decay)
+        self.final = False
+
+    def step(self) -> None:
+        self.ema.step(self.params)
+
+    def applied(self):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def swap():
+            if self.final:
+                yield
+                return
+            self.ema.store(self.params)
+            self.ema.copy_to(self.params)
+            try:
+                yield
+            finally:
+                self.ema.restore(self.params)
+        return swap()
+
+    def finalize(self) -> None:
+        """Training is over: the averaged weights become the generator's (export, evaluation)."""
+        self.ema.copy_to(self.params)
+        self.final = True
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        out = {f"{self.PREFIX}{i}": p for i, p in enumerate(self.ema.shadow_params)}
+        out[f"{self.PREFIX}step"] = torch.tensor(self.ema.optimization_step)
+        return out
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        shadow = [state[f"{self.PREFIX}{i}"] for i in range(len(self.params)) if f"{self.PREFIX}{i}" in state]
+        if not shadow:
+            return  # a checkpoint from before EMA was turned on: start averaging from here
+        if len(shadow) != len(self.params) or any(a.shape != b.shape for a, b in zip(shadow, self.params)):
+            raise ValueError("checkpoint's generator EMA does not match the generator's parameters")
+        self.ema.shadow_params = [s.to(p.device, p.dtype) for s, p in zip(shadow, self.params)]
+        self.ema.optimization_step = int(state[f"{self.PREFIX}step"])
+
+
+class GeneratorMethod(Method):
+    """Base of the methods that train one editing generator (supervised, Flow-GRPO, NP-Edit): its
+    optimizer step with the optional EMA, the EMA's checkpoint tensors, the weights editing uses,
+    and the export after training."""
+
+    ema: GeneratorEMA | None = None
+
+    def prepare_generator(self, engine: Any, generator: EditModel, lr: float, betas=(0.9, 0.999)):
+        gen = prepare_generator(engine, "generator", generator, lr, betas)
+        decay = getattr(self.cfg, "ema_decay", 0.0)
+        self.ema = GeneratorEMA(engine, generator, decay) if decay > 0 else None
+        return gen
+
+    def step_generator(self) -> bool:
+        changed = self.engine.step("generator")
+        if changed and self.ema is not None:
+            self.ema.step()
+        return changed
+
+    def editing_weights(self):
+        """Context in which ``edit`` runs: the EMA weights when enabled."""
+        from contextlib import nullcontext
+
+        return self.ema.applied() if self.ema is not None else nullcontext()
+
+    def finish(self) -> None:
+        if self.ema is not None:
+            self.ema.finalize()
+        export_generator(self.engine, "generator", self.gen.bare, self.ctx.run_dir, self.name)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.ema.state_dict() if self.ema is not None else {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if self.ema is not None:
+            self.ema.load_state_dict(state)
 
 
 def parse_init_from(spec: str) -> tuple[Path, str | None]:

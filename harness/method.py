@@ -6,9 +6,10 @@ scorer, engine, logging and checkpointing come from ``harness`` through the ``Ru
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import torch
 
@@ -74,8 +75,10 @@ class Method:
         """Return edited images ``[N, 3, H, W]`` in [0, 1], one per sample."""
         raise NotImplementedError
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors a checkpoint must carry besides the engine's models and optimizers (e.g. an EMA);
+        saved as safetensors, given back to ``load_state_dict`` on resume."""
         return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         pass

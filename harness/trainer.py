@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,6 +89,7 @@ class Trainer:
         self.engine.load(path)
         state = json.loads((path / "trainer_state.json").read_text())
         self.method.load_trainer_state(state.get("method", {}))
+        self.method.load_state_dict(self.ckpt.load_tensors(path))
         self.wall_offset = float(state.get("wall_seconds", 0.0))
         self._log({"event": "resume", "step": step, "from": str(path)})
         return step
@@ -123,5 +125,5 @@ class Trainer:
                 self._curve_point(step + 1, wall)
             if last or (self.cfg.save_every and (step + 1) % self.cfg.save_every == 0):
                 self.ckpt.save(self.engine, step + 1, {"method": self.method.trainer_state(),
-                                                       "wall_seconds": wall})
+                                                       "wall_seconds": wall}, tensors=self.method.state_dict())
         return {"wall_seconds": round(wall, 3), "steps": self.cfg.steps, **self.method.counters}

@@ -8,7 +8,7 @@ perfect edit scores under each metric.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -13,8 +13,7 @@ import copy
 import torch
 
 from harness.data import StepBatches
-from harness.editor import euler_edit, export_generator, initial_generator, prepare_generator
-from harness.method import Method
+from harness.editor import GeneratorMethod, euler_edit, initial_generator
 from harness.models.sde import sde_sample, sde_step_with_logprob
 from harness.models.teacher import load_or_train_teacher
 from harness.scorers.build import build_scorer
@@ -23,7 +22,7 @@ from methods.flow_grpo.config import FlowGRPOConfig
 from methods.flow_grpo.objective import gaussian_kl, group_advantages, ppo_clip_loss
 
 
-class FlowGRPO(Method):
+class FlowGRPO(GeneratorMethod):
     Config = FlowGRPOConfig
     trainable = True
     trained_models = ("generator",)
@@ -36,7 +35,7 @@ class FlowGRPO(Method):
             self.scorer = build_scorer(cfg.scorer, self.ctx)
         generator = initial_generator(cfg, teacher, self.ctx.run_dir)
         self.reference = engine.frozen(copy.deepcopy(generator))  # pi_ref: the initial weights
-        self.gen = prepare_generator(engine, "generator", generator, cfg.lr)
+        self.gen = self.prepare_generator(engine, generator, cfg.lr)
         self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,
                                    paired=False, data_fraction=cfg.data_fraction)
 
@@ -114,15 +113,13 @@ class FlowGRPO(Method):
         # Zero-advantage groups weigh 0 but are still computed: every rank runs the same passes.
         loss, stats = self.policy_loss(traj, instructions, ref, adv, keep)
         self.engine.backward("generator", loss)
-        self.engine.step("generator")
+        self.step_generator()
         self.count("nfe", b * len(self.trained_steps(traj)))
         return {"loss_policy": float(loss.detach()), "reward": float(all_r.mean()),
                 "reward_std": float(all_r.std()) if all_r.numel() > 1 else 0.0,
                 "zero_std_ratio": float(1 - keep_all.float().mean()), **reward_stats, **stats}
 
-    def finish(self) -> None:
-        export_generator(self.engine, "generator", self.gen.bare, self.ctx.run_dir, self.name)
-
     def edit(self, samples, steps: int | None = None) -> torch.Tensor:
-        return euler_edit(self.gen, samples, steps or self.cfg.inference_steps, self.ctx.cfg.run.seed,
-                          self.engine.device)
+        with self.editing_weights():
+            return euler_edit(self.gen, samples, steps or self.cfg.inference_steps, self.ctx.cfg.run.seed,
+                              self.engine.device)

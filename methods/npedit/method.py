@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.data import StepBatches
-from harness.method import Method
-from harness.editor import export_generator, initial_generator, prepare_generator
+from harness.editor import GeneratorMethod, initial_generator, prepare_generator
 from harness.models.samplers import few_step_sample, shift_t, unrolled_sample
 from harness.models.teacher import load_or_train_teacher
 from harness.scorers.build import build_scorer
@@ -25,7 +24,7 @@ from methods.npedit.config import NPEditConfig
 from methods.npedit.losses import dmd_loss, flow_matching_loss, vlm_loss
 
 
-class NPEdit(Method):
+class NPEdit(GeneratorMethod):
     Config = NPEditConfig
     trainable = True
     trained_models = ("generator", "aux")
@@ -41,7 +40,7 @@ class NPEdit(Method):
         generator = initial_generator(cfg, teacher, self.ctx.run_dir)  # the teacher (new inputs at zero), or a chained run
         aux = copy.deepcopy(teacher)  # the fake-score model starts from the teacher too (§1.4)
         aux.train_text_encoder = False
-        self.gen = prepare_generator(engine, "generator", generator, cfg.lr, cfg.betas)
+        self.gen = self.prepare_generator(engine, generator, cfg.lr, cfg.betas)
         self.aux = prepare_generator(engine, "aux", aux, cfg.aux_lr, cfg.betas)
         self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,
                                    paired=False, data_fraction=cfg.data_fraction)
@@ -72,7 +71,7 @@ class NPEdit(Method):
         if step < cfg.identity_warmup:  # phase 1: learn to carry the reference through (§1.6)
             loss = flow_matching_loss(self.gen, ref, batch["instruction"], ref=ref)
             self.engine.backward("generator", loss)
-            self.engine.step("generator")
+            self.step_generator()
             self.count("nfe", b)
             return {"loss_identity": float(loss.detach())}
 
@@ -107,7 +106,7 @@ class NPEdit(Method):
             total = total + l_idle
             metrics["loss_do_nothing"] = float(l_idle.detach())
         self.engine.backward("generator", total)
-        self.engine.step("generator")
+        self.step_generator()
         metrics["loss_total"] = float(total.detach())
 
         # The auxiliary model tracks the generator's current outputs (§1.4).
@@ -121,9 +120,6 @@ class NPEdit(Method):
                 metrics["loss_aux"] = float(l_aux.detach())
         return metrics
 
-    def finish(self) -> None:
-        export_generator(self.engine, "generator", self.gen.bare, self.ctx.run_dir, self.name)
-
     def questions(self, batch: dict, i: int):
         sample = {k: batch[k][i] for k in ("category", "instruction", "object_name")}
         qs = questions_for(sample)
@@ -136,6 +132,7 @@ class NPEdit(Method):
         ref = self.gen.encode_image(source)
         g = torch.Generator().manual_seed(self.ctx.cfg.run.seed)
         noise = torch.randn(ref.shape, generator=g).to(ref.device)
-        x = few_step_sample(self.gen, [s.instruction for s in samples], noise, steps or self.cfg.inference_steps,
-                            ref=ref, generator=g)
+        with self.editing_weights():
+            x = few_step_sample(self.gen, [s.instruction for s in samples], noise,
+                                steps or self.cfg.inference_steps, ref=ref, generator=g)
         return self.gen.decode(x).cpu()

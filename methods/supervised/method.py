@@ -7,11 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from diffusers.training_utils import compute_density_for_timestep_sampling, compute_loss_weighting_for_sd3
+from diffusers.training_utils import (
+    compute_density_for_timestep_sampling,
+    compute_loss_weighting_for_sd3,
+)
 
 from harness.data import StepBatches
-from harness.editor import EditorConfig, euler_edit, export_generator, initial_generator, prepare_generator
-from harness.method import Method
+from harness.editor import EditorConfig, GeneratorMethod, euler_edit, initial_generator
 from harness.models.teacher import load_or_train_teacher
 
 
@@ -30,7 +32,7 @@ class SupervisedConfig(EditorConfig):
     data_fraction: float = field(default=1.0, metadata={"ge": 0.0, "le": 1.0})
 
 
-class Supervised(Method):
+class Supervised(GeneratorMethod):
     Config = SupervisedConfig
     trainable = True
     trained_models = ("generator",)
@@ -41,7 +43,7 @@ class Supervised(Method):
         with engine.building_frozen():
             teacher = load_or_train_teacher(run.teacher)
         generator = initial_generator(cfg, teacher, self.ctx.run_dir)
-        self.gen = prepare_generator(engine, "generator", generator, cfg.lr)
+        self.gen = self.prepare_generator(engine, generator, cfg.lr)
         # Paired data: the one method here that sees targets.
         self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,
                                    paired=True, data_fraction=cfg.data_fraction)
@@ -64,13 +66,11 @@ class Supervised(Method):
     def train_step(self, step: int) -> dict[str, float]:
         loss = self.loss(self.batches(step))
         self.engine.backward("generator", loss)
-        self.engine.step("generator")
+        self.step_generator()
         self.count("nfe", self.cfg.batch_size)
         return {"loss_fm": float(loss.detach())}
 
-    def finish(self) -> None:
-        export_generator(self.engine, "generator", self.gen.bare, self.ctx.run_dir, self.name)
-
     def edit(self, samples, steps: int | None = None) -> torch.Tensor:
-        return euler_edit(self.gen, samples, steps or self.cfg.inference_steps, self.ctx.cfg.run.seed,
-                          self.engine.device)
+        with self.editing_weights():
+            return euler_edit(self.gen, samples, steps or self.cfg.inference_steps, self.ctx.cfg.run.seed,
+                              self.engine.device)

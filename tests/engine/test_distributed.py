@@ -52,7 +52,8 @@ def test_methods_train_on_two_ranks(engine, methods, tmp_path, harness_home):
         env.pop(key, None)
     out = tmp_path / "run"
     steps = [s for s in METHOD_STEPS if s.split(".")[0] in methods.split(",")]
-    proc = _torchrun([f"methods={methods}", f"engine={engine}", *TINY, *steps, f"output_dir={out}"], env)
+    proc = _torchrun([f"methods={methods}", "calibration=[]", f"engine={engine}", *TINY, *steps, f"output_dir={out}"],
+                     env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     scores = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
     n_methods = len(methods.split(","))
