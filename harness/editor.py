@@ -102,6 +102,25 @@ class GeneratorMethod(Method):
         self.ema = GeneratorEMA(engine, generator, decay) if decay > 0 else None
         return gen
 
+    def warmup_steps(self) -> int:
+        """Identity warm-up steps (NP-Edit §1.6); none for a chained generator, which already edits."""
+        cfg = self.cfg
+        return 0 if getattr(cfg, "init_from", None) else int(getattr(cfg, "identity_warmup", 0))
+
+    def identity_step(self, ref: torch.Tensor, instructions) -> dict[str, float]:
+        """One warm-up update: flow matching (t ~ U[0, 1]) toward the reference itself, so the editor
+        learns to carry the source through before the method's own objective starts."""
+        b = ref.shape[0]
+        t = torch.rand(b).to(ref.device, ref.dtype)
+        noise = torch.randn(ref.shape).to(ref.device, ref.dtype)
+        tb = t.view(-1, 1, 1, 1)
+        v = self.gen.velocity((1 - tb) * ref + tb * noise, t, instructions, ref=ref)
+        loss = torch.nn.functional.mse_loss(v.float(), (noise - ref).float())
+        self.engine.backward("generator", loss)
+        self.step_generator()
+        self.count("nfe", b)
+        return {"loss_identity": float(loss.detach())}
+
     def step_generator(self) -> bool:
         changed = self.engine.step("generator")
         if changed and self.ema is not None:

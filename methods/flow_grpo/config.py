@@ -15,6 +15,10 @@ class FlowGRPOConfig(EditorConfig):
     group_size: int = field(default=4, metadata={"ge": 2})  # G rollouts per prompt
     same_noise_in_group: bool = False
     lr: float = 1e-4
+    # RL needs an editor that already looks at the source (the paper starts RL from SFT; see npedit.md
+    # §2.2). Without init_from, the same identity warm-up as NP-Edit (§1.6) comes first, so both unpaired
+    # methods start from the same copy-capable editor. Skipped with init_from.
+    identity_warmup: int = field(default=60, metadata={"ge": 0})
 
     # Rollouts (§1.1 a, g, h, i)
     rollout_steps: int = field(default=6, metadata={"ge": 1})  # T: denoising reduction (official 10 for SD3.5)

@@ -97,6 +97,9 @@ class FlowGRPO(GeneratorMethod):
     def train_step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
         batch = self.batches(step)
+        if step < self.warmup_steps():
+            return self.identity_step(self.gen.encode_image(batch["source"].to(self.engine.device)),
+                                      batch["instruction"])
         with torch.no_grad():
             source, instructions, ref, traj = self.rollout(batch)
             images = self.gen.decode(traj.xs[-1])

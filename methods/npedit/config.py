@@ -45,7 +45,8 @@ class NPEditConfig(EditorConfig):
     renoise: str = field(default="same", metadata={"choices": ["same", "fresh"]})  # paper formula; re-impl fresh
 
     # Phases and regularisers (§1.5-1.6)
-    identity_warmup: int = field(default=60, metadata={"ge": 0})  # paper 250 iterations; CPU budget
+    # paper 250 iterations; CPU budget. Skipped with init_from (a chained generator already edits)
+    identity_warmup: int = field(default=60, metadata={"ge": 0})
     do_nothing_prob: float = field(default=0.01, metadata={"ge": 0.0, "le": 1.0})
     do_nothing_prompt: str = ""  # the world's tokenizer has no "do nothing": the empty instruction
     data_fraction: float = field(default=1.0, metadata={"ge": 0.0, "le": 1.0})

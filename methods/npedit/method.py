@@ -49,7 +49,7 @@ class NPEdit(GeneratorMethod):
     def unroll_time(self, step: int) -> float | None:
         """None = single step from t = 1; else the re-noising time of the second step (§1.2)."""
         cfg = self.cfg
-        if step < cfg.identity_warmup + cfg.single_step_iters:
+        if step < self.warmup_steps() + cfg.single_step_iters:
             return None
         times = sorted(cfg.unroll_times, reverse=True)
         if cfg.unroll_draw == "per_step":  # re-implementation: n ~ U{1..K+1}, n = 1 is a single step
@@ -68,12 +68,8 @@ class NPEdit(GeneratorMethod):
         ref = self.gen.encode_image(source)
         b = source.shape[0]
 
-        if step < cfg.identity_warmup:  # phase 1: learn to carry the reference through (§1.6)
-            loss = flow_matching_loss(self.gen, ref, batch["instruction"], ref=ref)
-            self.engine.backward("generator", loss)
-            self.step_generator()
-            self.count("nfe", b)
-            return {"loss_identity": float(loss.detach())}
+        if step < self.warmup_steps():  # phase 1: learn to carry the reference through (§1.6)
+            return self.identity_step(ref, batch["instruction"])
 
         # 1% "do nothing": the instruction becomes empty and the output must equal the input (§1.5)
         idle = torch.rand(b) < cfg.do_nothing_prob

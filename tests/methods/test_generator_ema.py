@@ -1,5 +1,5 @@
-"""The shared generator EMA: editing sees the averaged weights, training the live ones; the average
-survives a kill and resume; the export keeps it."""
+"""What GeneratorMethod shares. The EMA: editing sees the averaged weights, training the live ones; the average
+survives a kill and resume; the export keeps it. The identity warm-up, skipped for chained generators."""
 
 from dataclasses import dataclass
 
@@ -105,3 +105,13 @@ def test_ema_is_refused_under_zero3_and_out_of_range():
         GeneratorEMA(Zero3(), model=None, decay=0.9)
     with pytest.raises(ConfigError, match="supervised.ema_decay=1.0 is out of range"):
         load_config("default", ["methods=supervised", "supervised.ema_decay=1.0"])
+
+
+def test_identity_warmup_is_skipped_for_a_chained_generator():
+    from methods.flow_grpo.config import FlowGRPOConfig
+    from methods.npedit.config import NPEditConfig
+
+    for cfg_cls in (FlowGRPOConfig, NPEditConfig):
+        assert GeneratorMethod(cfg_cls(identity_warmup=7), ctx=None).warmup_steps() == 7
+        chained = cfg_cls(identity_warmup=7, init_from=":supervised")
+        assert GeneratorMethod(chained, ctx=None).warmup_steps() == 0

@@ -59,14 +59,15 @@ def test_bad_init_from_is_named(tmp_path, capsys):
 
 def test_tiny_flow_grpo_run_logs_rewards_and_compute(tmp_path):
     out = tmp_path / "o"
-    args = ["flow_grpo.steps=2", "flow_grpo.batch_size=2", "flow_grpo.group_size=2", "flow_grpo.rollout_steps=2",
-            "flow_grpo.inference_steps=2", "flow_grpo.log_every=1"]
+    args = ["flow_grpo.steps=3", "flow_grpo.identity_warmup=1", "flow_grpo.batch_size=2", "flow_grpo.group_size=2",
+            "flow_grpo.rollout_steps=2", "flow_grpo.inference_steps=2", "flow_grpo.log_every=1"]
     assert main(["run", "methods=flow_grpo", *TINY, *args, f"output_dir={out}"]) == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in rows if r.get("event") == "train"]
-    assert len(train) == 2 and all(0 <= r["reward"] <= 1 and "zero_std_ratio" in r for r in train)
+    assert "loss_identity" in train[0] and "reward" not in train[0]  # the identity warm-up comes first
+    assert len(train) == 3 and all(0 <= r["reward"] <= 1 and "zero_std_ratio" in r for r in train[1:])
     compute = json.loads((out / "summary.json").read_text())["flow_grpo"]["compute"]
-    assert compute["nfe"] == 2 * (4 * 2 + 4 * 1) and compute["vlm_calls"] == 2 * 2 * 4
+    assert compute["nfe"] == 2 + 2 * (4 * 2 + 4 * 1) and compute["vlm_calls"] == 2 * 2 * 4
 
 
 def test_one_run_chains_supervised_into_flow_grpo(tmp_path):
