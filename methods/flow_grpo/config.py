@@ -9,7 +9,7 @@ from harness.editor import EditorConfig
 
 @dataclass
 class FlowGRPOConfig(EditorConfig):
-    steps: int = 100  # policy updates; CPU budget
+    steps: int = 160  # identity_warmup + 100 policy updates; CPU budget
     eval_every: int = field(default=20, metadata={"ge": 0})  # learning-curve points for the report
     batch_size: int = 2  # (source, instruction) prompts per update on each rank
     group_size: int = field(default=4, metadata={"ge": 2})  # G rollouts per prompt
