@@ -71,3 +71,8 @@ def test_imgedit_end_to_end_with_official_names(tmp_path):
     assert summary["copy"]["imgedit"]["judge"]["template_id"][0].startswith("harness-imgedit-v1@")
     assert sorted(p.name for p in (out / "imgedit" / "copy").iterdir()) == ["1.png", "2.png", "3.png", "4.png"]
     assert len(_run(out, *args)[0]) == 4  # the same command again resumes: nothing is judged twice
+    # the implicit calibration row `target` has no targets to return on a benchmark: skipped and logged
+    events = pd.read_json(out / "metrics.jsonl", lines=True)
+    skips = events[events["event"] == "skip"]
+    assert set(skips["method"]) == {"target"} and set(skips["suite"]) == {"imgedit"}
+    assert set(scores["method"]) == {"copy"}
