@@ -3,6 +3,7 @@ initial weights come from (the teacher, or another run: chains), and its export 
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,21 +54,17 @@ class GeneratorEMA:
     def step(self) -> None:
         self.ema.step(self.params)
 
+    @contextmanager
     def applied(self):
-        from contextlib import contextmanager
-
-        @contextmanager
-        def swap():
-            if self.final:
-                yield
-                return
-            self.ema.store(self.params)
-            self.ema.copy_to(self.params)
-            try:
-                yield
-            finally:
-                self.ema.restore(self.params)
-        return swap()
+        if self.final:  # the average already is the generator's weights
+            yield
+            return
+        self.ema.store(self.params)
+        self.ema.copy_to(self.params)
+        try:
+            yield
+        finally:
+            self.ema.restore(self.params)
 
     def finalize(self) -> None:
         """Training is over: the averaged weights become the generator's (export, evaluation)."""
@@ -110,15 +107,12 @@ class GeneratorMethod(Method):
     def identity_step(self, ref: torch.Tensor, instructions) -> dict[str, float]:
         """One warm-up update: flow matching (t ~ U[0, 1]) toward the reference itself, so the editor
         learns to carry the source through before the method's own objective starts."""
-        b = ref.shape[0]
-        t = torch.rand(b).to(ref.device, ref.dtype)
-        noise = torch.randn(ref.shape).to(ref.device, ref.dtype)
-        tb = t.view(-1, 1, 1, 1)
-        v = self.gen.velocity((1 - tb) * ref + tb * noise, t, instructions, ref=ref)
-        loss = torch.nn.functional.mse_loss(v.float(), (noise - ref).float())
+        from harness.models.teacher import uniform_flow_matching_loss
+
+        loss = uniform_flow_matching_loss(self.gen, ref, instructions, ref=ref)
         self.engine.backward("generator", loss)
         self.step_generator()
-        self.count("nfe", b)
+        self.count("nfe", ref.shape[0])
         return {"loss_identity": float(loss.detach())}
 
     def step_generator(self) -> bool:
@@ -129,8 +123,6 @@ class GeneratorMethod(Method):
 
     def editing_weights(self):
         """Context in which ``edit`` runs: the EMA weights when enabled."""
-        from contextlib import nullcontext
-
         return self.ema.applied() if self.ema is not None else nullcontext()
 
     def finish(self) -> None:

@@ -114,10 +114,12 @@ def reward_trend(runs: RunSet, key: str = "reward") -> pd.DataFrame:
             continue
         first, last = df[key].iloc[:k], df[key].iloc[-k:]
         change = last.mean() - first.mean()
-        se = (first.var() / k + last.var() / k) ** 0.5
-        half = t_quantile_975(max(1, 2 * k - 2)) * se
+        v1, v2 = first.var() / k, last.var() / k
+        dof = (v1 + v2) ** 2 / ((v1 ** 2 + v2 ** 2) / (k - 1)) if v1 + v2 > 0 else 2 * k - 2  # Welch
+        half = t_quantile_975(max(1, round(dof))) * (v1 + v2) ** 0.5
         rows.append({"method": method, "logged steps": len(df),
-                     "first fifth (steps)": f"{int(df['step'].iloc[0])}-{int(df['step'].iloc[k - 1])}", f"{key} first fifth": first.mean(),
+                     "first fifth (steps)": f"{int(df['step'].iloc[0])}-{int(df['step'].iloc[k - 1])}",
+                     f"{key} first fifth": first.mean(),
                      "last fifth (steps)": f"{int(df['step'].iloc[-k])}-{int(df['step'].iloc[-1])}",
                      f"{key} last fifth": last.mean(), "change": change,
                      "change 95% CI": f"[{change - half:.3f}, {change + half:.3f}]"})

@@ -86,6 +86,15 @@ def flow_matching_loss(model: EditModel, x0: torch.Tensor, text, noise: torch.Te
     return per.mean()
 
 
+def uniform_flow_matching_loss(model: EditModel, x0: torch.Tensor, text, generator: torch.Generator | None = None,
+                               ref: torch.Tensor | None = None) -> torch.Tensor:
+    """flow_matching_loss with t ~ U[0, 1] and fresh noise: NP-Edit's auxiliary update on detached
+    generator samples (§1.4) and, with x0 = the reference, the identity warm-up (§1.6)."""
+    t = torch.rand(x0.shape[0], generator=generator).to(x0.device, x0.dtype)
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+    return flow_matching_loss(model, x0, text, noise, t, ref=ref)
+
+
 def _posterior_target(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, scenes, caps) -> torch.Tensor:
     """E[x0 | x_t, scene structure] for captioned rows; x0 itself (the one-sample target) where the
     caption was dropped, since the unconditional posterior is not what the caption-free model learns."""

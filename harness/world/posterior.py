@@ -25,8 +25,8 @@ from .scene import GRID, MAX_OBJECTS, Obj, Scene, in_bounds, separated
 
 @lru_cache(maxsize=4)
 def _tables(resolution: int):
-    """Placements (size, x, y) that fit in the image, their masks per shape [K, H*W] and the log prior
-    of a 1/2/3-object placement sequence under random_scene."""
+    """Masks per shape [K, H*W] of the K placements (size, x, y) that fit in the image, and the log prior
+    (and prior) of a 1/2/3-object placement sequence under random_scene."""
     cands = [(s, x, y) for s in SIZE_ORDER for y in range(GRID) for x in range(GRID)
              if in_bounds(Obj("circle", "red", s, x, y))]
     k = len(cands)
@@ -52,11 +52,10 @@ def _tables(resolution: int):
     first = next_prob(torch.ones(k, dtype=torch.float64))
     second = next_prob(compat)  # [K(a), K(b)]
     third = next_prob(compat[:, None, :] * compat[None, :, :])  # [K, K, K]
-    with torch.no_grad():
-        lp1 = first.log()
-        lp2 = lp1[:, None] + second.log()
-        lp3 = lp2[:, :, None] + third.log()
-    return cands, masks, lp1, lp2, lp3, lp2.exp(), lp3.exp()
+    lp1 = first.log()
+    lp2 = lp1[:, None] + second.log()
+    lp3 = lp2[:, :, None] + third.log()
+    return masks, lp1, lp2, lp3, lp2.exp(), lp3.exp()
 
 
 def _marginals(unary, lp1, lp2, lp3, p2, p3) -> list[torch.Tensor]:
@@ -101,7 +100,7 @@ def posterior_mean(x_t: torch.Tensor, t, scenes: list[Scene], resolution: int | 
     if c != 3 or h != w:
         raise ValueError(f"posterior_mean works on square RGB pixel images, got shape {tuple(x_t.shape)}")
     res = resolution or h
-    _, masks, lp1, lp2, lp3, p2, p3 = _tables(res)
+    masks, lp1, lp2, lp3, p2, p3 = _tables(res)
     t = torch.as_tensor(t, dtype=torch.float64).reshape(-1).expand(b).clamp(min=1e-4)
     out = torch.empty(b, 3, h, w, dtype=torch.float64)
     xt = x_t.detach().to("cpu", torch.float64).reshape(b, 3, -1)

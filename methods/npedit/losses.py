@@ -69,14 +69,3 @@ def dmd_loss(x: torch.Tensor, teacher, aux, caption, cfg_scale: torch.Tensor, t_
         grad = (x0_fake - x0_real) / norm
     loss = 0.5 * F.mse_loss(x, (x - grad).detach())
     return loss, {"dmd_grad_norm": float(grad.flatten(1).norm(dim=1).mean())}
-
-
-def flow_matching_loss(model, x0: torch.Tensor, text, generator: torch.Generator | None = None,
-                       ref: torch.Tensor | None = None) -> torch.Tensor:
-    """Plain flow matching, t ~ U[0, 1]: the auxiliary model's update on detached generator
-    samples (§1.4), and, with x0 = the reference, the identity warm-up (§1.6)."""
-    b = x0.shape[0]
-    t = torch.rand(b, generator=generator).to(x0.device, x0.dtype)
-    noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
-    x_t = (1 - t.view(-1, 1, 1, 1)) * x0 + t.view(-1, 1, 1, 1) * noise
-    return F.mse_loss(model.velocity(x_t, t, text, ref=ref).float(), (noise - x0).float())

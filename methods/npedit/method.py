@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from harness.data import StepBatches
 from harness.editor import GeneratorMethod, initial_generator, prepare_generator
 from harness.models.samplers import few_step_sample, shift_t, unrolled_sample
-from harness.models.teacher import load_or_train_teacher
+from harness.models.teacher import load_or_train_teacher, uniform_flow_matching_loss
 from harness.scorers.build import build_scorer
 from harness.scorers.questions import EDIT, questions_for
 from methods.npedit.config import NPEditConfig
-from methods.npedit.losses import dmd_loss, flow_matching_loss, vlm_loss
+from methods.npedit.losses import dmd_loss, vlm_loss
 
 
 class NPEdit(GeneratorMethod):
@@ -108,7 +108,7 @@ class NPEdit(GeneratorMethod):
         # The auxiliary model tracks the generator's current outputs (§1.4).
         if cfg.lambda_dmd > 0:
             for _ in range(cfg.aux_updates_per_step):
-                l_aux = flow_matching_loss(self.aux, x.detach(), list(batch["target_caption"]))
+                l_aux = uniform_flow_matching_loss(self.aux, x.detach(), list(batch["target_caption"]))
                 self.engine.backward("aux", l_aux)
                 self.engine.step("aux")
                 self.count("aux_nfe", b)
