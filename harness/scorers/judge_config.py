@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from harness.scorers.questions import PROBES
 
 JUDGE_VERSION = "tiny-llava-judge-3"
+# Options added after judges were cached, with their neutral value: left out of the cache key while
+# they hold it, so an upgrade keeps the trained judge (the teacher does the same).
+ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2}
 
 
 @dataclass
@@ -80,7 +83,20 @@ class JudgeConfig:
     # LLaVA steps during which the vision tower gets no updates (noisy Yes/No gradients would wash out
     # the pretrained features before the projector learns to read them); measured: no gain on shape
     freeze_vision_steps: int = 0
+    # Dense pair supervision (tiny_judge.change_map_loss): from every image token's hidden state at
+    # language-model layer `change_aux_layer`, predict whether its patch differs in the other image.
+    # 0: off. Training only: the head is not part of the saved judge.
+    change_aux_weight: float = 0.0
+    change_aux_layer: int = 2
     version: str = JUDGE_VERSION
+
+    def cache_key(self) -> dict:
+        """The config as the cache hashes it (see ADDED_OPTIONS)."""
+        out = asdict(self)
+        if out.get("change_aux_weight") == ADDED_OPTIONS["change_aux_weight"]:
+            for name in ADDED_OPTIONS:  # the layer means nothing while the loss is off
+                out.pop(name)
+        return out
 
     def __post_init__(self):
         bad = [t for t in self.probe_types if t not in PROBES]

@@ -360,13 +360,49 @@ def render_examples(examples: list[Example], rng, resolution: int = 32) -> list[
 
 # ---------------------------------------------------------------- training
 
-def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int):
+def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int, change_head=None):
+    """Yes/No cross-entropy (and accuracy). With ``change_head`` (two-image examples), also the dense
+    change-map loss on the language model's image tokens (see ``change_map_loss``): (loss, acc, aux)."""
     slots = render_examples(examples, rng, resolution)
-    logits = scorer.yes_no_logits(slots, [e.question for e in examples])
+    questions = [e.question for e in examples]
+    if change_head is None:
+        logits = scorer.yes_no_logits(slots, questions)
+    else:
+        inputs = scorer.model_inputs(slots, questions)
+        out = scorer.model(**inputs, logits_to_keep=1, output_hidden_states=True)
+        logits = out.logits[:, -1].float()[:, [scorer.yes_id, scorer.no_id]]
+        aux = change_map_loss(change_head, out.hidden_states, inputs["input_ids"], scorer._image_token_id(),
+                              slots, [not e.degrade for e in examples])
     target = torch.tensor([0 if e.answer else 1 for e in examples], device=logits.device)  # class 0 = Yes
     loss = F.cross_entropy(logits, target)  # 2-way CE == BCE on the Yes-No difference
     acc = (logits.argmax(-1) == target).float().mean()
-    return loss, acc
+    return (loss, acc) if change_head is None else (loss, acc, aux)
+
+
+def change_cells(a: torch.Tensor, b: torch.Tensor, patch: int, tol: float = 0.05) -> torch.Tensor:
+    """[B, cells] 1.0 where any pixel of the patch differs by more than ``tol`` between two renders."""
+    d = (a - b).abs().amax(1)  # [B, H, W]
+    bsz, h, w = d.shape
+    d = d.view(bsz, h // patch, patch, w // patch, patch).amax(dim=(2, 4))
+    return (d > tol).float().flatten(1)
+
+
+def change_map_loss(head, hidden_states, input_ids, image_token_id: int, slots, keep) -> torch.Tensor:
+    """Dense pair supervision: from the hidden state of every image token of either image, predict
+    whether its patch differs in the other image. Exact labels from the renders. A Yes/No bit per pair
+    teaches the language model to compare the two images' tokens only after a long plateau (issue #3:
+    identity questions at chance for ~250 steps); a per-token target gives that comparison directly."""
+    layer, linear = head
+    h = hidden_states[layer]
+    mask = input_ids == image_token_id
+    bsz, n = mask.shape[0], int(mask[0].sum()) // 2
+    tok = h[mask].view(bsz, 2, n, -1)
+    patch = slots[0].shape[-1] // int(round(n ** 0.5))
+    target = change_cells(slots[0].to(h.device), slots[1].to(h.device), patch)  # [B, n]
+    logit = linear(tok).squeeze(-1)  # [B, 2, n]
+    w = torch.tensor(keep, dtype=h.dtype, device=h.device)[:, None, None].expand_as(logit)
+    per = F.binary_cross_entropy_with_logits(logit, target[:, None].expand_as(logit), reduction="none")
+    return (per * w).sum() / w.sum().clamp(min=1)
 
 
 def describe_scene(scene: Scene) -> str:
@@ -480,7 +516,13 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
         model.train()
         return float(sum(parts) / sum(len(f) for f in fixed)), float(desc)
 
-    params = list(model.parameters()) + (list(dense_aux.heads.parameters()) if dense_aux else [])
+    # training-only linear head for the pair change map (not saved: the judge is a plain LLaVA)
+    change_head = None
+    if cfg.change_aux_weight > 0:
+        lin = torch.nn.Linear(cfg.text_hidden, 1).to(device)
+        change_head = (cfg.change_aux_layer, lin)
+    params = list(model.parameters()) + (list(dense_aux.heads.parameters()) if dense_aux else []) \
+        + (list(change_head[1].parameters()) if change_head else [])
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup))
@@ -493,7 +535,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
         # a pretrained tower is held fixed while the projector and LM learn to read it
         if cfg.freeze_vision_steps and step in (0, cfg.freeze_vision_steps):
             tower.requires_grad_(step >= cfg.freeze_vision_steps)
-        aux = None
+        aux, ch = None, None
         if step < cfg.describe_steps or (cfg.describe_every and step % cfg.describe_every == 0):
             aux = sum(_describe_loss(scorer, describe_examples(rng, cfg.describe_batch, k), rng, cfg.image_size)
                       for k in (1, 2)) / 2
@@ -513,19 +555,25 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
         else:
             k_pair = 1 if step - cfg.describe_steps - cfg.single_only_steps < cfg.one_object_pair_steps else 3
             pairs, singles = draw(rng, cfg.pair_batch, cfg.single_batch, k_obj, k_pair)
-            lp, ap = _loss(scorer, pairs, rng, cfg.image_size)
+            if change_head is None:
+                lp, ap = _loss(scorer, pairs, rng, cfg.image_size)
+            else:
+                lp, ap, ch = _loss(scorer, pairs, rng, cfg.image_size, change_head)
             ls, as_ = _loss(scorer, singles, rng, cfg.image_size)
             loss = (lp * cfg.pair_batch + ls * cfg.single_batch) / (cfg.pair_batch + cfg.single_batch)
         if aux is not None and step >= cfg.describe_steps:
             loss = loss + 0.5 * aux
         if dense_aux is not None:
             loss = loss + cfg.dense_aux_weight * dense_aux.loss()
+        if ch is not None:
+            loss = loss + cfg.change_aux_weight * ch
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        history.append((lp.item(), ap.item(), ls.item(), as_.item(), float("nan") if aux is None else aux.item()))
+        history.append((lp.item(), ap.item(), ls.item(), as_.item(), float("nan") if aux is None else aux.item(),
+                        float("nan") if ch is None else ch.item()))
         if on_step is not None:
             on_step(step, scorer)
         if log and (step + 1) % 50 == 0:
@@ -533,7 +581,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
                 warnings.simplefilter("ignore", RuntimeWarning)
                 h = np.nanmean(history[-50:], axis=0)
             log(f"judge step {step + 1}/{cfg.steps}: pair loss {h[0]:.3f} acc {h[1]:.2f} | "
-                f"single loss {h[2]:.3f} acc {h[3]:.2f} | aux (describe+vqa) {h[4]:.3f} | {time.time() - t0:.0f}s")
+                f"single loss {h[2]:.3f} acc {h[3]:.2f} | aux (describe+vqa) {h[4]:.3f} | change map {h[5]:.3f} | "
+                f"{time.time() - t0:.0f}s")
     loss1, desc1 = fixed_loss()
     model.eval().to("cpu")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -549,7 +598,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
 
 def load_or_train_judge(cfg: JudgeConfig | None = None, force: bool = False, log=print) -> Path:
     cfg = cfg or JudgeConfig()
-    return cached_build("judge", asdict(cfg), lambda tmp: train_judge(cfg, tmp, log=log), force=force, log=log)
+    return cached_build("judge", cfg.cache_key(), lambda tmp: train_judge(cfg, tmp, log=log), force=force, log=log)
 
 
 class TinyJudgeScorer(HFVLMScorer):

@@ -64,7 +64,8 @@ def test_describe_stage_and_mixed_steps_run(tiny_cfg, tmp_path):
     assert seen == [0, 1, 2]
     hist = np.array(log["history"], dtype=float)  # None (stage without that loss) -> NaN
     assert np.isfinite(hist[0, 4]) and np.isnan(hist[0, 0])  # alignment stage: describe loss only
-    assert np.isfinite(hist[1:]).all()  # then Yes/No losses plus the auxiliary describe loss
+    assert np.isfinite(hist[1:, :5]).all()  # then Yes/No losses plus the auxiliary describe loss
+    assert np.isnan(hist[:, 5]).all()  # change-map loss off by default
 
 
 def test_vqa_examples_have_exact_one_word_answers():
@@ -139,3 +140,27 @@ def test_one_object_curriculum_limits_the_probe_scenes(tiny_cfg, tmp_path, monke
 def test_judge_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
         JudgeConfig(**bad)
+
+
+def test_change_map_labels_and_gradient(tiny_cfg, tmp_path):
+    """The dense pair target marks exactly the patches that differ, and its loss trains the LM."""
+    import torch
+
+    from harness.scorers.judge_config import JudgeConfig
+    from harness.scorers.tiny_judge import change_cells, train_judge
+
+    a = torch.zeros(2, 3, 32, 32)
+    b = a.clone()
+    b[0, 1, 9, 20] = 0.5  # one pixel in patch (row 1, col 2) of the 4x4 grid of 8 px patches
+    b[1, :, 0:8, 0:8] = 0.03  # below the tolerance: no change
+    cells = change_cells(a, b, 8)
+    assert cells.shape == (2, 16)
+    assert cells[0].nonzero().flatten().tolist() == [1 * 4 + 2] and cells[1].sum() == 0
+    # a run with the loss on logs it and moves it; the option stays out of the cache key while off
+    cfg = replace(tiny_cfg, steps=4, single_only_steps=0, pair_batch=8, lr=1e-2, change_aux_weight=1.0,
+                  change_aux_layer=1)
+    log = train_judge(cfg, tmp_path / "j", log=None)
+    ch = np.array(log["history"], dtype=float)[:, 5]
+    assert np.isfinite(ch).all() and ch[-1] != ch[0]
+    assert "change_aux_weight" not in JudgeConfig().cache_key()
+    assert cfg.cache_key()["change_aux_weight"] == 1.0
