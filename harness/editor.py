@@ -111,11 +111,14 @@ class GeneratorMethod(Method):
 
         loss = uniform_flow_matching_loss(self.gen, ref, instructions, ref=ref)
         self.engine.backward("generator", loss)
-        self.step_generator()
+        self.step_generator(lr=getattr(self.cfg, "identity_warmup_lr", None))
         self.count("nfe", ref.shape[0])
         return {"loss_identity": float(loss.detach())}
 
-    def step_generator(self) -> bool:
+    def step_generator(self, lr: float | None = None) -> bool:
+        """Optimizer step at ``lr`` (default: the method's ``lr``). Set on every step, not once per phase,
+        so a run resumed from a warm-up checkpoint does not keep the warm-up rate its optimizer saved."""
+        self.engine.set_lr("generator", self.cfg.lr if lr is None else lr)
         changed = self.engine.step("generator")
         if changed and self.ema is not None:
             self.ema.step()

@@ -154,6 +154,11 @@ class Engine:
             self.accelerator.backward(loss / self.cfg.grad_accum)
         self._micro_steps[name] += 1
 
+    def set_lr(self, name: str, lr: float) -> None:
+        """Learning rate of every parameter group of ``name``'s optimizer (DeepSpeed's too)."""
+        for group in self.optimizers[name].param_groups:
+            group["lr"] = lr
+
     def step(self, name: str) -> bool:
         """Optimizer step at an accumulation boundary; returns True when the weights changed."""
         model, opt = self.models[name], self.optimizers[name]

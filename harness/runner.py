@@ -17,6 +17,7 @@ from harness.method import Method, RunContext
 from harness.cache import harness_home
 from harness.provenance import now, provenance
 from harness.rundir import RunDir, default_run_dir, png_bytes
+from harness.scorers.questions import TEMPLATES
 from harness.suite import aggregate, metric_columns
 from harness.world.dataset import world_hash
 
@@ -104,8 +105,24 @@ def edit_quantised(method: Method, samples: list) -> torch.Tensor:
 def curve_scores(method: Method, suite, n: int) -> dict[str, float]:
     """Mean suite metrics of the method's edits on the first ``n`` samples (a learning-curve point)."""
     samples = suite.samples()[:n]
-    df = suite.score(samples, edit_quantised(method, samples))
-    return {f"eval_{c}": float(df[c].mean()) for c in metric_columns(df)}
+    outputs = edit_quantised(method, samples)
+    df = suite.score(samples, outputs)
+    out = {f"eval_{c}": float(df[c].mean()) for c in metric_columns(df)}
+    return {**out, **curve_judge_reward(method, samples, outputs)}
+
+
+def curve_judge_reward(method: Method, samples: list, outputs: torch.Tensor) -> dict[str, float]:
+    """The method's own judge (if it trains with one) on the same held-fixed samples and outputs: a
+    reward trend free of the batch-to-batch swings of the training reward, whose prompts change every step."""
+    scorer = getattr(method, "scorer", None)
+    if scorer is None or not all(getattr(s, "category", "") in TEMPLATES for s in samples):
+        return {}
+    from harness.scorers.reward import judge_verdicts
+
+    source = torch.stack([s.source for s in samples])
+    v = judge_verdicts(scorer, source, outputs, samples)
+    return {"eval_judge_reward": float(((v["edit"] + v["identity"]) / 2).mean()),
+            "eval_judge_edit": float(v["edit"].mean()), "eval_judge_identity": float(v["identity"].mean())}
 
 
 def train(name: str, method: Method, ctx: RunContext) -> dict:

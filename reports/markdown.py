@@ -72,6 +72,12 @@ def figures(runs: RunSet, out_dir: Path) -> list[str]:
                     ("The judge's reward on each training batch (P of the correct answer); the interval is "
                      "Welch's over the logged batches of the two fifths."), "",
                     trend.to_markdown(index=False, floatfmt=".3f"), ""]
+        fixed = tables.curve_reward(runs)
+        if not fixed.empty:
+            out += ["### Judge reward on the held-fixed curve samples", "",
+                    ("The same judge, questions and reward on the learning-curve eval samples (fixed sources, "
+                     "instructions and noise), so the trend does not swing with each batch's prompts."), "",
+                    fixed.to_markdown(index=False, floatfmt=".3f"), ""]
     path = plots.compute_curves(runs, out_dir / "compute_curves.png")
     if path:
         out += ["## Oracle edit success against compute", "",

@@ -50,10 +50,12 @@ def training_curves(runs: RunSet, path: Path) -> Path | None:
         return None
     long = train.melt(id_vars=["method", "step"], value_vars=keys, var_name="quantity").dropna()
     curve = runs.events_of("curve")
-    if not curve.empty and "eval_edit_success" in curve:
-        oracle = curve[curve["method"].isin(set(long["method"]))][["method", "step", "eval_edit_success"]].dropna()
-        long = pd.concat([long, oracle.rename(columns={"eval_edit_success": "value"})
-                         .assign(quantity="oracle eval_edit_success")], ignore_index=True)
+    # held-fixed eval samples: the oracle's edit success and, for judge-trained methods, the judge's reward
+    for col, label in (("eval_edit_success", "oracle eval_edit_success"), ("eval_judge_reward", "judge eval_reward")):
+        if curve.empty or col not in curve:
+            continue
+        fixed = curve[curve["method"].isin(set(long["method"]))][["method", "step", col]].dropna()
+        long = pd.concat([long, fixed.rename(columns={col: "value"}).assign(quantity=label)], ignore_index=True)
     long = long.sort_values(["method", "quantity", "step"]).reset_index(drop=True)
     long["smoothed"] = long.groupby(["method", "quantity"], sort=False)["value"].transform(_smooth)
     n_panels = long["quantity"].nunique()

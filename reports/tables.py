@@ -124,3 +124,26 @@ def reward_trend(runs: RunSet, key: str = "reward") -> pd.DataFrame:
                      f"{key} last fifth": last.mean(), "change": change,
                      "change 95% CI": f"[{change - half:.3f}, {change + half:.3f}]"})
     return pd.DataFrame(rows)
+
+
+def curve_reward(runs: RunSet, key: str = "eval_judge_reward") -> pd.DataFrame:
+    """Per method whose learning-curve points carry ``key`` (the judge on the held-fixed curve samples):
+    its value at step 0, where the identity warm-up ends (the last step that logged ``loss_identity``;
+    step 0 without one), and at the last point. The training reward's prompts change every step; these
+    do not, so the change since the warm-up is the method's own objective at work."""
+    curve = runs.events_of("curve")
+    if curve.empty or key not in curve:
+        return pd.DataFrame()
+    train = runs.events_of("train")
+    rows = []
+    for method, df in curve.dropna(subset=[key]).sort_values("step").groupby("method", sort=False):
+        warm = 0
+        if not train.empty and "loss_identity" in train:
+            w = train[(train["method"] == method) & train["loss_identity"].notna()]
+            warm = int(w["step"].max()) if not w.empty else 0
+        start = df[df["step"] >= warm].iloc[0]
+        last = df.iloc[-1]
+        rows.append({"method": method, "step 0": df[key].iloc[0], "warm-up end (step)": int(start["step"]),
+                     "at warm-up end": start[key], "last (step)": int(last["step"]), "last": last[key],
+                     "change since warm-up": last[key] - start[key], "curve points": len(df)})
+    return pd.DataFrame(rows)

@@ -388,20 +388,21 @@ def change_cells(a: torch.Tensor, b: torch.Tensor, patch: int, tol: float = 0.05
 
 
 def change_map_loss(head, hidden_states, input_ids, image_token_id: int, slots, keep) -> torch.Tensor:
-    """Dense pair supervision: from the hidden state of every image token of either image, predict
-    whether its patch differs in the other image. Exact labels from the renders. A Yes/No bit per pair
-    teaches the language model to compare the two images' tokens only after a long plateau (issue #3:
-    identity questions at chance for ~250 steps); a per-token target gives that comparison directly."""
+    """Dense pair supervision: from the hidden state of every token of the second image, predict
+    whether its patch differs from the first image's (the causal LM lets only the second image see
+    the first). Exact labels from the renders. A Yes/No bit per pair teaches the language model to
+    compare the two images only after a long plateau (issue #3: identity questions at chance for
+    ~250 steps); a per-token target asks for that comparison directly."""
     layer, linear = head
     h = hidden_states[layer]
     mask = input_ids == image_token_id
     bsz, n = mask.shape[0], int(mask[0].sum()) // 2
-    tok = h[mask].view(bsz, 2, n, -1)
+    tok = h[mask].view(bsz, 2, n, -1)[:, 1]
     patch = slots[0].shape[-1] // int(round(n ** 0.5))
     target = change_cells(slots[0].to(h.device), slots[1].to(h.device), patch)  # [B, n]
-    logit = linear(tok).squeeze(-1)  # [B, 2, n]
-    w = torch.tensor(keep, dtype=h.dtype, device=h.device)[:, None, None].expand_as(logit)
-    per = F.binary_cross_entropy_with_logits(logit, target[:, None].expand_as(logit), reduction="none")
+    logit = linear(tok).squeeze(-1)  # [B, n]
+    w = torch.tensor(keep, dtype=h.dtype, device=h.device)[:, None].expand_as(logit)
+    per = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
     return (per * w).sum() / w.sum().clamp(min=1)
 
 

@@ -1,6 +1,7 @@
 """Flow-GRPO pieces: on-policy ratio 1 and KL 0, group advantages, and a tiny end-to-end update."""
 
 import copy
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -83,3 +84,19 @@ def test_flow_grpo_updates_raise_a_simple_reward(tiny_teacher):
     rewards = [m.train_step(step)["reward"] for step in range(20)]
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
     assert last > first + 0.03, (first, last)
+
+
+def test_curve_points_carry_the_methods_judge_reward_on_fixed_samples(tiny_scorer):
+    from harness.runner import curve_judge_reward
+    from harness.scorers.reward import judge_verdicts
+    from harness.world.dataset import WorldConfig, build_split
+
+    samples = build_split(WorldConfig(n_eval=6), "eval")[:6]
+    outputs = torch.stack([s.target for s in samples]).flip(-1)  # any outputs: mirrored targets
+    got = curve_judge_reward(SimpleNamespace(scorer=tiny_scorer), samples, outputs)
+    v = judge_verdicts(tiny_scorer, torch.stack([s.source for s in samples]), outputs, samples)
+    assert got["eval_judge_reward"] == pytest.approx(float(((v["edit"] + v["identity"]) / 2).mean()))
+    assert got["eval_judge_identity"] == pytest.approx(float(v["identity"].mean()))
+    assert curve_judge_reward(SimpleNamespace(), samples, outputs) == {}  # a method without a judge
+    external = [dataclasses.replace(s, category="free-form") for s in samples]  # no question templates
+    assert curve_judge_reward(SimpleNamespace(scorer=tiny_scorer), external, outputs) == {}

@@ -115,3 +115,33 @@ def test_identity_warmup_is_skipped_for_a_chained_generator():
         assert GeneratorMethod(cfg_cls(identity_warmup=7), ctx=None).warmup_steps() == 7
         chained = cfg_cls(identity_warmup=7, init_from=":supervised")
         assert GeneratorMethod(chained, ctx=None).warmup_steps() == 0
+
+
+@dataclass
+class ToyWarmConfig(ToyEditorConfig):
+    ema_decay: float = 0.0
+    identity_warmup: int = 2
+    identity_warmup_lr: float = 5e-2
+
+
+class ToyWarmEditor(ToyEditor):
+    """Warm-up steps first (the shared identity step), then the toy objective; records the rate used."""
+
+    lrs: list
+
+    def train_step(self, step):
+        if step < self.warmup_steps():
+            out = self.identity_step(torch.rand(2, 3, 32, 32), PROMPT * 2)
+        else:
+            out = super().train_step(step)
+        self.lrs.append(self.engine.optimizers["generator"].param_groups[0]["lr"])
+        return out
+
+
+def test_identity_warmup_runs_at_its_own_rate_then_the_methods(tmp_path, tiny_teacher):
+    method = ToyWarmEditor(ToyWarmConfig(steps=5, save_every=0), tiny_teacher)
+    method.lrs = []
+    engine = Engine(EngineConfig(preset="single", micro_batch_size=2, cpu=True), trained=["generator"])
+    method.setup(engine)
+    Trainer(method, engine, tmp_path / "run", "toy").fit()
+    assert method.lrs == [5e-2, 5e-2, 1e-2, 1e-2, 1e-2]

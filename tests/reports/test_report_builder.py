@@ -125,3 +125,23 @@ def test_reward_trend_compares_first_and_last_fifth(tmp_path):
     assert row["change 95% CI"] == f"[{0.6 - half:.3f}, {0.6 + half:.3f}]"
     assert (row["first fifth (steps)"], row["last fifth (steps)"]) == ("10-20", "90-100")
     assert "### Training reward, first against last fifth" in build_report([run])[0]
+
+
+def test_curve_reward_starts_after_the_identity_warmup(tmp_path):
+    import json
+
+    from reports.tables import curve_reward
+
+    run = write_run(tmp_path / "runC", judged=False)
+    rows = [{"event": "train", "method": "flow_grpo", "step": s, "loss_identity": 0.1} for s in (10, 20, 30)]
+    rows += [{"event": "train", "method": "flow_grpo", "step": s, "reward": 0.3} for s in (40, 50)]
+    rows += [{"event": "curve", "method": "flow_grpo", "step": s, "eval_judge_reward": r}
+             for s, r in ((0, 0.2), (20, 0.35), (40, 0.4), (60, 0.55))]
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows))
+    row = curve_reward(load_runs([run])).set_index("method").loc["flow_grpo"]
+    # the warm-up's last logged step is 30: the first curve point at or after it is step 40
+    assert row["step 0"] == pytest.approx(0.2) and row["warm-up end (step)"] == 40
+    assert row["at warm-up end"] == pytest.approx(0.4) and row["last (step)"] == 60
+    assert row["change since warm-up"] == pytest.approx(0.15)
+    assert "### Judge reward on the held-fixed curve samples" in build_report([run])[0]

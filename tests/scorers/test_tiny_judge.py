@@ -162,5 +162,6 @@ def test_change_map_labels_and_gradient(tiny_cfg, tmp_path):
     log = train_judge(cfg, tmp_path / "j", log=None)
     ch = np.array(log["history"], dtype=float)[:, 5]
     assert np.isfinite(ch).all() and ch[-1] != ch[0]
-    assert "change_aux_weight" not in JudgeConfig().cache_key()
-    assert cfg.cache_key()["change_aux_weight"] == 1.0
+    off = JudgeConfig(change_aux_weight=0.0).cache_key()  # judges cached before the option keep their key
+    assert "change_aux_weight" not in off and "change_aux_layer" not in off
+    assert cfg.cache_key()["change_aux_weight"] == 1.0 and cfg.cache_key()["change_aux_layer"] == 1
