@@ -44,4 +44,8 @@ class FlowGRPOConfig(EditorConfig):
     scorer: str = "tiny"
     reward_edit_weight: float = field(default=1.0, metadata={"ge": 0.0})
     reward_identity_weight: float = field(default=1.0, metadata={"ge": 0.0})
+    # What the advantages are computed from: each question's P(correct) ("prob", as the judge reports
+    # it) or its log-odds ("logit", NP-Edit's loss scale; tells apart outputs P rounds to ~0). The
+    # logged `reward` is P either way.
+    reward_scale: str = field(default="prob", metadata={"choices": ["prob", "logit"]})
     data_fraction: float = field(default=1.0, metadata={"ge": 0.0, "le": 1.0})

@@ -55,14 +55,22 @@ class FlowGRPO(GeneratorMethod):
                           sde_type=cfg.sde_type, window=window)
         return source, instructions, ref, traj
 
-    def rewards(self, batch: dict, source: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def rewards(self, batch: dict, source: torch.Tensor, images: torch.Tensor):
+        """(reward the advantages use, P(correct) to log, stats)."""
         g = self.cfg.group_size
         samples = [{k: batch[k][i // g] for k in ("category", "instruction", "object_name")}
                    for i in range(source.shape[0])]
         v = judge_verdicts(self.scorer, source, images, samples)
         we, wi = self.cfg.reward_edit_weight, self.cfg.reward_identity_weight
-        reward = (we * v["edit"] + wi * v["identity"]) / max(we + wi, 1e-12)
-        return reward, {"reward_edit": float(v["edit"].mean()), "reward_identity": float(v["identity"].mean())}
+        mix = lambda e, i: (we * e + wi * i) / max(we + wi, 1e-12)  # noqa: E731
+        prob = mix(v["edit"], v["identity"])  # P(correct): what is logged and compared across runs
+        stats = {"reward_edit": float(v["edit"].mean()), "reward_identity": float(v["identity"].mean())}
+        if self.cfg.reward_scale == "prob":
+            return prob, prob, stats
+        # advantages from log-odds: P saturates near 0 and 1
+        lo = {k: torch.logit(p.clamp(1e-4, 1 - 1e-4)) for k, p in v.items()}
+        reward = mix(lo["edit"], lo["identity"])
+        return reward, prob, {**stats, "reward_logit": float(reward.mean())}
 
     def trained_steps(self, traj) -> list[int]:
         """Stochastic steps, minus the last ones (timestep_fraction): their Gaussians are too sharp."""
@@ -103,7 +111,7 @@ class FlowGRPO(GeneratorMethod):
         with torch.no_grad():
             source, instructions, ref, traj = self.rollout(batch)
             images = self.gen.decode(traj.xs[-1])
-        reward, reward_stats = self.rewards(batch, source, images)
+        reward, prob, reward_stats = self.rewards(batch, source, images)
         b = reward.shape[0]
         self.count("nfe", b * cfg.rollout_steps)
         self.count("vlm_calls", 2 * b)
@@ -118,7 +126,8 @@ class FlowGRPO(GeneratorMethod):
         self.engine.backward("generator", loss)
         self.step_generator()
         self.count("nfe", b * len(self.trained_steps(traj)))
-        return {"loss_policy": float(loss.detach()), "reward": float(all_r.mean()),
+        all_p = all_r if prob is reward else self.engine.gather(prob)
+        return {"loss_policy": float(loss.detach()), "reward": float(all_p.mean()),
                 "reward_std": float(all_r.std()) if all_r.numel() > 1 else 0.0,
                 "zero_std_ratio": float(1 - keep_all.float().mean()), **reward_stats, **stats}
 

@@ -80,7 +80,7 @@ def test_flow_grpo_updates_raise_a_simple_reward(tiny_teacher):
     m.gen = m.prepare_generator(m.engine, gen, cfg.lr)
     source = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     m.batches = lambda step: {"source": source, "instruction": ["make the red circle blue", "remove the square"]}
-    m.rewards = lambda batch, src, images: (images.mean((1, 2, 3)), {})
+    m.rewards = lambda batch, src, images: (images.mean((1, 2, 3)),) * 2 + ({},)
     rewards = [m.train_step(step)["reward"] for step in range(20)]
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
     assert last > first + 0.03, (first, last)
@@ -100,3 +100,22 @@ def test_curve_points_carry_the_methods_judge_reward_on_fixed_samples(tiny_score
     assert curve_judge_reward(SimpleNamespace(), samples, outputs) == {}  # a method without a judge
     external = [dataclasses.replace(s, category="free-form") for s in samples]  # no question templates
     assert curve_judge_reward(SimpleNamespace(scorer=tiny_scorer), external, outputs) == {}
+
+
+def test_logit_reward_scale_feeds_log_odds_to_the_advantages_and_logs_p(tiny_scorer):
+    from harness.scorers.reward import judge_verdicts
+    from harness.world.dataset import WorldConfig, build_split
+
+    samples = build_split(WorldConfig(n_eval=4), "eval")[:2]
+    batch = {k: [getattr(s, k) for s in samples] for k in ("category", "instruction", "object_name")}
+    source = torch.stack([s.source for s in samples]).repeat_interleave(2, dim=0)
+    images = torch.rand(source.shape, generator=torch.Generator().manual_seed(0))
+    v = judge_verdicts(tiny_scorer, source, images, [samples[i // 2] for i in range(4)])
+    for scale in ("prob", "logit"):
+        m = FlowGRPO(FlowGRPOConfig(group_size=2, reward_scale=scale, reward_edit_weight=3.0), ctx=None)
+        m.scorer = tiny_scorer
+        reward, prob, stats = m.rewards(batch, source, images)
+        assert torch.allclose(prob, (3 * v["edit"] + v["identity"]) / 4, atol=1e-6)
+        f = torch.logit if scale == "logit" else (lambda p: p)
+        assert torch.allclose(reward, (3 * f(v["edit"]) + f(v["identity"])) / 4, atol=1e-5)
+    assert stats["reward_logit"] == pytest.approx(float(reward.mean()), abs=1e-6)
