@@ -48,6 +48,8 @@ def test_config_hash_depends_on_values():
         (["suites=nosuite"], ["nosuite", "shapes"]),
         (["methods"], ["methods", "key=value"]),
         (["methods=copy,copy"], ["twice"]),
+        (["methods=flow_grpo", "flow_grpo.sde_window=[3,1]"], ["flow_grpo.sde_window", "start < end"]),
+        (["methods=flow_grpo", "flow_grpo.reward_scale=log"], ["reward_scale", "prob", "logit"]),
     ],
 )
 def test_bad_input_exits_2_with_one_line_naming_the_key(override, must_name, capsys, tmp_path):
