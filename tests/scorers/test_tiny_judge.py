@@ -65,7 +65,7 @@ def test_describe_stage_and_mixed_steps_run(tiny_cfg, tmp_path):
     hist = np.array(log["history"], dtype=float)  # None (stage without that loss) -> NaN
     assert np.isfinite(hist[0, 4]) and np.isnan(hist[0, 0])  # alignment stage: describe loss only
     assert np.isfinite(hist[1:, :5]).all()  # then Yes/No losses plus the auxiliary describe loss
-    assert np.isnan(hist[:, 5]).all()  # change-map loss off by default
+    assert np.isnan(hist[0, 5]) and np.isfinite(hist[1:, 5]).all()  # change map (default on): pair steps only
 
 
 def test_vqa_examples_have_exact_one_word_answers():
