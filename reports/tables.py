@@ -128,8 +128,8 @@ def reward_trend(runs: RunSet, key: str = "reward") -> pd.DataFrame:
 
 def curve_reward(runs: RunSet, key: str = "eval_judge_reward") -> pd.DataFrame:
     """Per method whose learning-curve points carry ``key`` (the judge on the held-fixed curve samples):
-    its value at step 0, where the identity warm-up ends (the last step that logged ``loss_identity``;
-    step 0 without one), and at the last point. The training reward's prompts change every step; these
+    its value at step 0, at the first point at or after the end of the identity warm-up (the last step
+    that logged ``loss_identity``; step 0 without one), and at the last point. The training reward's prompts change every step; these
     do not, so the change since the warm-up is the method's own objective at work."""
     curve = runs.events_of("curve")
     if curve.empty or key not in curve:
@@ -143,7 +143,7 @@ def curve_reward(runs: RunSet, key: str = "eval_judge_reward") -> pd.DataFrame:
             warm = int(w["step"].max()) if not w.empty else 0
         start = df[df["step"] >= warm].iloc[0]
         last = df.iloc[-1]
-        rows.append({"method": method, "step 0": df[key].iloc[0], "warm-up end (step)": int(start["step"]),
-                     "at warm-up end": start[key], "last (step)": int(last["step"]), "last": last[key],
+        rows.append({"method": method, "step 0": df[key].iloc[0], "after warm-up (step)": int(start["step"]),
+                     "after warm-up": start[key], "last (step)": int(last["step"]), "last": last[key],
                      "change since warm-up": last[key] - start[key], "curve points": len(df)})
     return pd.DataFrame(rows)

@@ -141,7 +141,7 @@ def test_curve_reward_starts_after_the_identity_warmup(tmp_path):
         f.write("".join(json.dumps(r) + "\n" for r in rows))
     row = curve_reward(load_runs([run])).set_index("method").loc["flow_grpo"]
     # the warm-up's last logged step is 30: the first curve point at or after it is step 40
-    assert row["step 0"] == pytest.approx(0.2) and row["warm-up end (step)"] == 40
-    assert row["at warm-up end"] == pytest.approx(0.4) and row["last (step)"] == 60
+    assert row["step 0"] == pytest.approx(0.2) and row["after warm-up (step)"] == 40
+    assert row["after warm-up"] == pytest.approx(0.4) and row["last (step)"] == 60
     assert row["change since warm-up"] == pytest.approx(0.15)
     assert "### Judge reward on the held-fixed curve samples" in build_report([run])[0]
