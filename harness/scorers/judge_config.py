@@ -9,7 +9,7 @@ from harness.scorers.questions import PROBES
 JUDGE_VERSION = "tiny-llava-judge-3"
 # Options added after judges were cached, with their neutral value: left out of the cache key while
 # they hold it, so an upgrade keeps the trained judge (the teacher does the same).
-ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2}
+ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False}
 
 
 @dataclass
@@ -90,6 +90,10 @@ class JudgeConfig:
     # questions unchanged (docs/embedded_models_sweeps.md, run J_ch2).
     change_aux_weight: float = 1.0
     change_aux_layer: int = 1
+    # a second channel of the same head: the patch changed outside the objects the request may change
+    # (the identity question, per patch). Needs the question before the images (images_first=false):
+    # in a causal LM the image tokens must read which object the request names.
+    change_aux_violation: bool = False
     version: str = JUDGE_VERSION
 
     def cache_key(self) -> dict:
@@ -98,6 +102,8 @@ class JudgeConfig:
         if out.get("change_aux_weight") == ADDED_OPTIONS["change_aux_weight"]:
             for name in ADDED_OPTIONS:  # the layer means nothing while the loss is off
                 out.pop(name)
+        elif out.get("change_aux_violation") is False:  # added after the change map itself
+            out.pop("change_aux_violation")
         return out
 
     def __post_init__(self):

@@ -256,6 +256,10 @@ class Example:
     qtype: str
     variant: str
     degrade: bool = False
+    # two-image questions: objects whose pixels the request may change (the named object in the
+    # source, the output's objects that are not untouched source objects); None: not defined
+    # (background change, one-image questions). Used by the optional violation map.
+    allowed: tuple | None = None
 
 
 def edit_example(case: Case, kind: str, want: bool, rng, degrade_prob: float, tries: int = 60) -> Example | None:
@@ -273,8 +277,29 @@ def edit_example(case: Case, kind: str, want: bool, rng, degrade_prob: float, tr
         out, tag = candidate(case, rng)
         if answer(out) == need:
             imgs = [out] if t.n_images == 1 else [case.source, out]
-            return Example(imgs, text, want, kind, "degraded" if degr else tag, degr)
+            allowed = allowed_objects(case, out) if t.n_images == 2 else None
+            return Example(imgs, text, want, kind, "degraded" if degr else tag, degr, allowed)
     return None
+
+
+def allowed_objects(case: Case, out: Scene) -> tuple | None:
+    """Objects whose pixels may differ between source and output under the request (see Example)."""
+    if case.category == "background_change":
+        return None
+    i = case.spec.get("index")
+    untouched = [o for j, o in enumerate(case.source.objects) if j != i]
+    rest = list(out.objects)
+    for o in untouched:
+        if o in rest:
+            rest.remove(o)
+    if len(rest) > 1:  # one object may be the edited (or added) one; the others are extra changes
+        if i is not None:
+            o = case.source.objects[i]
+            rest = [min(rest, key=lambda p: (p.color != o.color) + (p.shape != o.shape) + abs(p.x - o.x) + abs(p.y - o.y))]
+        else:
+            want = case.spec.get("obj", {})
+            rest = [min(rest, key=lambda p: (p.color != want.get("color")) + (p.shape != want.get("shape")))]
+    return tuple(([case.source.objects[i]] if i is not None else []) + rest)
 
 
 def probe_example(scene: Scene, qtype: str, want: bool, rng) -> Example | None:
@@ -372,7 +397,8 @@ def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int, ch
         out = scorer.model(**inputs, logits_to_keep=1, output_hidden_states=True)
         logits = out.logits[:, -1].float()[:, [scorer.yes_id, scorer.no_id]]
         aux = change_map_loss(change_head, out.hidden_states, inputs["input_ids"], scorer._image_token_id(),
-                              slots, [not e.degrade for e in examples])
+                              slots, [not e.degrade for e in examples],
+                              [e.allowed for e in examples] if change_head[1].out_features > 1 else None)
     target = torch.tensor([0 if e.answer else 1 for e in examples], device=logits.device)  # class 0 = Yes
     loss = F.cross_entropy(logits, target)  # 2-way CE == BCE on the Yes-No difference
     acc = (logits.argmax(-1) == target).float().mean()
@@ -387,7 +413,27 @@ def change_cells(a: torch.Tensor, b: torch.Tensor, patch: int, tol: float = 0.05
     return (d > tol).float().flatten(1)
 
 
-def change_map_loss(head, hidden_states, input_ids, image_token_id: int, slots, keep) -> torch.Tensor:
+def violation_cells(a: torch.Tensor, b: torch.Tensor, allowed: list, patch: int, tol: float = 0.05):
+    """[B, cells] 1.0 where a pixel changed outside every allowed object (dilated by one pixel), and a
+    [B] weight that is 0 where ``allowed`` is None (not defined for that example)."""
+    from harness.world.render import object_mask
+
+    res = a.shape[-1]
+    changed = (a - b).abs().amax(1) > tol  # [B, H, W]
+    free = torch.ones_like(changed)
+    for k, objs in enumerate(allowed):
+        if objs:
+            m = torch.from_numpy(sum(object_mask(o, res) for o in objs) > 0)
+            m = F.max_pool2d(m[None, None].float(), 3, 1, 1)[0, 0] > 0
+            free[k] = ~m.to(free.device)
+    v = (changed & free).float()
+    bsz, h, w = v.shape
+    v = v.view(bsz, h // patch, patch, w // patch, patch).amax(dim=(2, 4)).flatten(1)
+    weight = torch.tensor([objs is not None for objs in allowed], dtype=v.dtype, device=v.device)
+    return v, weight
+
+
+def change_map_loss(head, hidden_states, input_ids, image_token_id: int, slots, keep, allowed=None) -> torch.Tensor:
     """Dense pair supervision: from the hidden state of every token of the second image, predict
     whether its patch differs from the first image's (the causal LM lets only the second image see
     the first). Exact labels from the renders. A Yes/No bit per pair teaches the language model to
@@ -400,10 +446,16 @@ def change_map_loss(head, hidden_states, input_ids, image_token_id: int, slots, 
     tok = h[mask].view(bsz, 2, n, -1)[:, 1]
     patch = slots[0].shape[-1] // int(round(n ** 0.5))
     target = change_cells(slots[0].to(h.device), slots[1].to(h.device), patch)  # [B, n]
-    logit = linear(tok).squeeze(-1)  # [B, n]
-    w = torch.tensor(keep, dtype=h.dtype, device=h.device)[:, None].expand_as(logit)
-    per = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
-    return (per * w).sum() / w.sum().clamp(min=1)
+    logits = linear(tok)  # [B, n, 1 or 2]
+    w = torch.tensor(keep, dtype=h.dtype, device=h.device)[:, None].expand_as(target)
+    per = F.binary_cross_entropy_with_logits(logits[..., 0], target, reduction="none")
+    loss = (per * w).sum() / w.sum().clamp(min=1)
+    if allowed is not None:  # second channel: changed outside what the request allows (identity)
+        viol, defined = violation_cells(slots[0].to(h.device), slots[1].to(h.device), allowed, patch)
+        wv = w * defined[:, None]
+        per = F.binary_cross_entropy_with_logits(logits[..., 1], viol, reduction="none")
+        loss = loss + (per * wv).sum() / wv.sum().clamp(min=1)
+    return loss
 
 
 def describe_scene(scene: Scene) -> str:
@@ -520,7 +572,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     # training-only linear head for the pair change map (not saved: the judge is a plain LLaVA)
     change_head = None
     if cfg.change_aux_weight > 0:
-        lin = torch.nn.Linear(cfg.text_hidden, 1).to(device)
+        lin = torch.nn.Linear(cfg.text_hidden, 2 if cfg.change_aux_violation else 1).to(device)
         change_head = (cfg.change_aux_layer, lin)
     params = list(model.parameters()) + (list(dense_aux.heads.parameters()) if dense_aux else []) \
         + (list(change_head[1].parameters()) if change_head else [])

@@ -3,11 +3,17 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from harness.scorers.judge_config import JudgeConfig
 from harness.scorers.questions import EDIT, IDENTITY
 from harness.scorers.tiny_judge import (
-    TinyJudgeScorer, edit_done, evaluate_judge, identity_kept, load_or_train_judge, random_case,
+    TinyJudgeScorer,
+    edit_done,
+    evaluate_judge,
+    identity_kept,
+    load_or_train_judge,
+    random_case,
     sample_examples,
 )
 
@@ -93,6 +99,7 @@ def test_vqa_examples_have_exact_one_word_answers():
 
 def test_siglip_tower_and_question_first_prompt(tiny_cfg):
     import torch
+
     from harness.scorers.scorer import HFVLMScorer
     from harness.scorers.tiny_judge import build_model, build_processor
 
@@ -165,3 +172,33 @@ def test_change_map_labels_and_gradient(tiny_cfg, tmp_path):
     off = JudgeConfig(change_aux_weight=0.0).cache_key()  # judges cached before the option keep their key
     assert "change_aux_weight" not in off and "change_aux_layer" not in off
     assert cfg.cache_key()["change_aux_weight"] == 1.0 and cfg.cache_key()["change_aux_layer"] == 1
+
+
+def test_violation_map_marks_changes_outside_the_named_object():
+    """The identity question per patch: a correct edit changes only allowed pixels; an extra change to
+    an untouched object shows up exactly where that object was."""
+    from harness.scorers.tiny_judge import (
+        Case,
+        allowed_objects,
+        change_cells,
+        violation_cells,
+    )
+    from harness.world.edits import sample_edit
+    from harness.world.render import render_batch
+    from harness.world.scene import Obj, Scene
+
+    src = Scene("white", (Obj("circle", "red", "medium", 1, 1), Obj("square", "blue", "medium", 4, 4)))
+    e = next(e for seed in range(100) if (e := sample_edit(src, "color_alter", np.random.default_rng(seed)))
+             and e.spec["index"] == 0)  # recolour the circle
+    case = Case(src, "color_alter", e.spec, e.target, e.instruction, e.object_name)
+    extra = Scene("white", (e.target.objects[0], Obj("square", "green", "medium", 4, 4)))  # + recoloured square
+    outs = [e.target, extra]
+    imgs = render_batch([src, src], 32), render_batch(outs, 32)
+    v, w = violation_cells(imgs[0], imgs[1], [allowed_objects(case, o) for o in outs], 8)
+    assert w.tolist() == [1.0, 1.0]
+    assert v[0].sum() == 0 and change_cells(imgs[0][:1], imgs[1][:1], 8).sum() > 0  # changed, all allowed
+    square_only = change_cells(render_batch([Scene("white", (src.objects[1],))], 32),
+                               render_batch([Scene("white", (extra.objects[1],))], 32), 8)[0]
+    assert torch.equal(v[1], square_only)  # the violation is the square's patches, nothing else
+    bg = Case(src, "background_change", {"background": "black"}, src, "x", "")
+    assert allowed_objects(bg, src) is None  # not defined: every background pixel may change
