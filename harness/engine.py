@@ -204,3 +204,11 @@ class Engine:
     def state_dict(self, name: str) -> dict[str, torch.Tensor]:
         """Full (ZeRO-3: gathered 16-bit) weights of a trained model, for export."""
         return self.accelerator.get_state_dict(self.models[name])
+
+
+def shutdown_distributed() -> None:
+    """Tear the process group down before the interpreter exits. Left to exit handlers, a gloo rank
+    can abort in teardown ("terminate called without an active exception") after its work is done."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()

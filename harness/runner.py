@@ -203,4 +203,7 @@ def run(cfg: ResolvedConfig) -> Path:
         prov["end_time"] = now()
         write_json(run_dir.provenance, prov)
     _barrier()
+    from harness.engine import shutdown_distributed
+
+    shutdown_distributed()
     return run_dir.path

@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from harness.engine import Engine, EngineConfig
+from harness.engine import Engine, EngineConfig, shutdown_distributed
 
 preset, out = sys.argv[1], sys.argv[2]
 engine = Engine(EngineConfig(preset=preset, micro_batch_size=4, cpu=True), trained=["gen"])
@@ -24,3 +24,4 @@ first_weight = engine.unwrap("gen")[0].weight.detach().float().flatten()[:4].tol
 result = {"rank": engine.rank, "world": engine.world_size, "losses": losses, "w": first_weight}
 with open(f"{out}/rank{engine.rank}.json", "w") as f:
     json.dump(result, f)
+shutdown_distributed()
