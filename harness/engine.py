@@ -207,8 +207,10 @@ class Engine:
 
 
 def shutdown_distributed() -> None:
-    """Tear the process group down before the interpreter exits. Left to exit handlers, a gloo rank
-    can abort in teardown ("terminate called without an active exception") after its work is done."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    """Tear a multi-process group down before the interpreter exits. Left to exit handlers, a gloo rank
+    can abort in teardown ("terminate called without an active exception") after its work is done.
+    A one-process group (DeepSpeed on one rank) stays: a later run in the same process reuses it."""
+    if (torch.distributed.is_available() and torch.distributed.is_initialized()
+            and torch.distributed.get_world_size() > 1):
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
