@@ -64,20 +64,20 @@ def figures(runs: RunSet, out_dir: Path) -> list[str]:
     path = plots.training_curves(runs, out_dir / "training_curves.png")
     if path:
         out += ["## Training curves", "", ("Points: logged training batches; line: their rolling mean. "
-                                           "`oracle eval_edit_success`: the learning-curve eval samples."), "",
+                                           "`oracle eval_edit_success` and `judge eval_reward`: the learning-curve "
+                                           "eval samples."), "",
                 f"![training curves]({path.name})", ""]
-        trend = tables.reward_trend(runs)
-        if not trend.empty:
-            out += ["### Training reward, first against last fifth of the logged steps", "",
-                    ("The judge's reward on each training batch (P of the correct answer); the interval is "
-                     "Welch's over the logged batches of the two fifths."), "",
-                    trend.to_markdown(index=False, floatfmt=".3f"), ""]
-        fixed = tables.curve_reward(runs)
-        if not fixed.empty:
-            out += ["### Judge reward on the held-fixed curve samples", "",
-                    ("The same judge, questions and reward on the learning-curve eval samples (fixed sources, "
-                     "instructions and noise), so the trend does not swing with each batch's prompts."), "",
-                    fixed.to_markdown(index=False, floatfmt=".3f"), ""]
+        reward_tables = [
+            ("Training reward, first against last fifth of the logged steps", tables.reward_trend(runs),
+             "The judge's reward on each training batch (P of the correct answer); the interval is "
+             "Welch's over the logged batches of the two fifths."),
+            ("Judge reward on the held-fixed curve samples", tables.curve_reward(runs),
+             "The same judge, questions and reward on the learning-curve eval samples (fixed sources, "
+             "instructions and noise), so the trend does not swing with each batch's prompts."),
+        ]
+        for title, df, text in reward_tables:
+            if not df.empty:
+                out += [f"### {title}", "", text, "", df.to_markdown(index=False, floatfmt=".3f"), ""]
     path = plots.compute_curves(runs, out_dir / "compute_curves.png")
     if path:
         out += ["## Oracle edit success against compute", "",

@@ -386,10 +386,11 @@ def render_examples(examples: list[Example], rng, resolution: int = 32) -> list[
 # ---------------------------------------------------------------- training
 
 def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int, change_head=None):
-    """Yes/No cross-entropy (and accuracy). With ``change_head`` (two-image examples), also the dense
-    change-map loss on the language model's image tokens (see ``change_map_loss``): (loss, acc, aux)."""
+    """(Yes/No cross-entropy, accuracy, dense change-map loss or None). The change map (see
+    ``change_map_loss``) needs ``change_head`` and two-image examples."""
     slots = render_examples(examples, rng, resolution)
     questions = [e.question for e in examples]
+    aux = None
     if change_head is None:
         logits = scorer.yes_no_logits(slots, questions)
     else:
@@ -402,15 +403,19 @@ def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int, ch
     target = torch.tensor([0 if e.answer else 1 for e in examples], device=logits.device)  # class 0 = Yes
     loss = F.cross_entropy(logits, target)  # 2-way CE == BCE on the Yes-No difference
     acc = (logits.argmax(-1) == target).float().mean()
-    return (loss, acc) if change_head is None else (loss, acc, aux)
+    return loss, acc, aux
+
+
+def _any_per_patch(pixels: torch.Tensor, patch: int) -> torch.Tensor:
+    """[B, H, W] bool -> [B, cells] float: 1.0 where any pixel of the patch is set (row-major cells,
+    the order of the vision tower's patch tokens)."""
+    bsz, h, w = pixels.shape
+    return pixels.view(bsz, h // patch, patch, w // patch, patch).amax(dim=(2, 4)).flatten(1).float()
 
 
 def change_cells(a: torch.Tensor, b: torch.Tensor, patch: int, tol: float = 0.05) -> torch.Tensor:
     """[B, cells] 1.0 where any pixel of the patch differs by more than ``tol`` between two renders."""
-    d = (a - b).abs().amax(1)  # [B, H, W]
-    bsz, h, w = d.shape
-    d = d.view(bsz, h // patch, patch, w // patch, patch).amax(dim=(2, 4))
-    return (d > tol).float().flatten(1)
+    return _any_per_patch((a - b).abs().amax(1) > tol, patch)
 
 
 def violation_cells(a: torch.Tensor, b: torch.Tensor, allowed: list, patch: int, tol: float = 0.05):
@@ -426,9 +431,7 @@ def violation_cells(a: torch.Tensor, b: torch.Tensor, allowed: list, patch: int,
             m = torch.from_numpy(sum(object_mask(o, res) for o in objs) > 0)
             m = F.max_pool2d(m[None, None].float(), 3, 1, 1)[0, 0] > 0
             free[k] = ~m.to(free.device)
-    v = (changed & free).float()
-    bsz, h, w = v.shape
-    v = v.view(bsz, h // patch, patch, w // patch, patch).amax(dim=(2, 4)).flatten(1)
+    v = _any_per_patch(changed & free, patch)
     weight = torch.tensor([objs is not None for objs in allowed], dtype=v.dtype, device=v.device)
     return v, weight
 
@@ -603,16 +606,13 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
             loss = aux
         elif step < cfg.describe_steps + cfg.single_only_steps:
             _, singles = draw(rng, 0, cfg.pair_batch + cfg.single_batch, k_obj)
-            ls, as_ = _loss(scorer, singles, rng, cfg.image_size)
+            ls, as_, _ = _loss(scorer, singles, rng, cfg.image_size)
             lp, ap, loss = torch.tensor(float("nan")), torch.tensor(float("nan")), ls
         else:
             k_pair = 1 if step - cfg.describe_steps - cfg.single_only_steps < cfg.one_object_pair_steps else 3
             pairs, singles = draw(rng, cfg.pair_batch, cfg.single_batch, k_obj, k_pair)
-            if change_head is None:
-                lp, ap = _loss(scorer, pairs, rng, cfg.image_size)
-            else:
-                lp, ap, ch = _loss(scorer, pairs, rng, cfg.image_size, change_head)
-            ls, as_ = _loss(scorer, singles, rng, cfg.image_size)
+            lp, ap, ch = _loss(scorer, pairs, rng, cfg.image_size, change_head)
+            ls, as_, _ = _loss(scorer, singles, rng, cfg.image_size)
             loss = (lp * cfg.pair_batch + ls * cfg.single_batch) / (cfg.pair_batch + cfg.single_batch)
         if aux is not None and step >= cfg.describe_steps:
             loss = loss + 0.5 * aux
