@@ -46,8 +46,9 @@ if kind == "teacher":
         print(name, json.dumps(r), flush=True)
         dump()
         if time.time() - t_start > wall:
-            if len(sys.argv) > 7:  # save a sample grid
+            if len(sys.argv) > 7:  # save a sample grid and the (EMA) weights
                 save_grid(model)
+                model.save_pretrained(outdir / f"{name}_model")
             raise Stop
 
     def vae_check(model):

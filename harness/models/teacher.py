@@ -125,9 +125,22 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
         from harness.models.world_vae import train_world_vae
         vae, vae_stats = train_world_vae(cfg, device=device, progress=progress)
     model = build_teacher_model(cfg, vae).to(device)
+    text_stats = {}
+    if cfg.text_pretrain_steps:
+        from harness.models.text_pretrain import pretrain_text_encoder
+        text_stats = {"text_pretrain": pretrain_text_encoder(model.text_encoder, cfg.text_pretrain_steps, seed=cfg.seed,
+                                                             min_objects=cfg.min_objects, max_objects=cfg.max_objects)}
+    if cfg.freeze_text_encoder:
+        model.train_text_encoder = False
+        model.text_encoder.requires_grad_(False)
     model.train()
     params = model.trainable_parameters()
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+    scene_aux = None
+    if cfg.scene_aux_weight > 0:
+        from harness.models.scene_aux import SceneAux
+        scene_aux = SceneAux(model.transformer).to(device)
+    opt = torch.optim.AdamW(params + (list(scene_aux.parameters()) if scene_aux else []), lr=cfg.lr,
+                            betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
     ema = [p.detach().clone() for p in params] if cfg.ema_decay > 0 else None
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 101]))
@@ -146,6 +159,8 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
         w = compute_loss_weighting_for_sd3(cfg.timestep_sampling, sigmas=t)
         x0_target = _posterior_target(x0, noise, t, scenes, caps) if cfg.posterior_target else None
         loss = flow_matching_loss(model, x0, caps, noise, t, w, x0_target=x0_target)
+        if scene_aux is not None:
+            loss = loss + cfg.scene_aux_weight * scene_aux.loss(scenes, t)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"teacher training: non-finite loss {loss.item()} at step {step}; "
                                      "lower TeacherConfig.lr")
@@ -176,6 +191,8 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
                     for p, b in zip(params, backup):
                         p.copy_(b)
             probe_s += time.time() - tp
+    if scene_aux is not None:
+        scene_aux.remove()
     if ema is not None:
         with torch.no_grad():
             for p, e in zip(params, ema):
@@ -183,7 +200,7 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
     model.eval().to("cpu")
     model.save_pretrained(out_dir)
     write_json(out_dir / "train_log.json", {"config": asdict(cfg), "wall_s": round(time.time() - t_all - probe_s, 1),
-                                             "dit_wall_s": round(time.time() - t0 - probe_s, 1), **vae_stats,
+                                             "dit_wall_s": round(time.time() - t0 - probe_s, 1), **vae_stats, **text_stats,
                                              "loss_first50": float(np.mean(losses[:50])),
                                              "loss_last50": float(np.mean(losses[-50:])),
                                              "losses_every10": [round(x, 5) for x in losses[::10]]})

@@ -8,7 +8,8 @@ TIMESTEP_SCHEMES = ("logit_normal", "uniform", "mode")
 BACKBONES = ("sd3", "unet")
 # Options added after teachers were first cached, with the value that reproduces the older training
 # exactly; at that value they do not enter the cache key (TeacherConfig.cache_key).
-ADDED_OPTIONS = {"posterior_target": False}
+ADDED_OPTIONS = {"posterior_target": False, "text_pretrain_steps": 0, "freeze_text_encoder": False,
+                 "scene_aux_weight": 0.0}
 
 
 @dataclass
@@ -48,6 +49,11 @@ class TeacherConfig:
     caption_projection_dim: int = 128
     text_hidden: int = 64
     text_layers: int = 2
+    # text_pretrain_steps > 0: first train the text encoder alone to state each object's (colour, shape) at its
+    # shape word, the background, the set of pairs and the count (harness/models/text_pretrain.py), as real
+    # text-to-image models start from a pretrained text encoder; freeze_text_encoder keeps it fixed afterwards
+    text_pretrain_steps: int = 0
+    freeze_text_encoder: bool = False
     # DiT adaLN-Zero: zero the modulation linears (gates start at 0, every block starts as identity) and
     # the output projection; diffusers' SD3 init leaves them random, which slows a short run
     zero_init: bool = True
@@ -55,6 +61,9 @@ class TeacherConfig:
     # instead of the one-sample target eps - x0: the same minimiser with far less gradient noise
     # (captioned samples only; a dropped caption keeps the one-sample target). Pixel space only.
     posterior_target: bool = False
+    # scene_aux_weight > 0: REPA-style dense auxiliary loss, the mid-level features predict the scene graph
+    # per cell (harness/models/scene_aux.py); the head is training-only
+    scene_aux_weight: float = 0.0
     prediction: str = "velocity"  # or "sample" (x0-prediction, v = (x_t - x0) / t; see EditModel)
     # latent_channels > 0: train a tiny AutoencoderKL first (vae_*) and run the DiT on its latents
     # (downsampling 2**(len(vae_blocks)-1); with 3 blocks an 8x8 latent = one latent pixel per world cell)
@@ -115,6 +124,10 @@ class TeacherConfig:
         elif self.model_resolution % (self.patch_size * 2):
             raise ValueError(f"TeacherConfig.patch_size: the model-space side {self.model_resolution} must be a "
                              f"multiple of 2*patch_size ({2 * self.patch_size})")
+        if not self.scene_aux_weight >= 0:
+            raise ValueError(f"TeacherConfig.scene_aux_weight must be >= 0, got {self.scene_aux_weight!r}")
+        if not isinstance(self.text_pretrain_steps, int) or self.text_pretrain_steps < 0:
+            raise ValueError(f"TeacherConfig.text_pretrain_steps must be an int >= 0, got {self.text_pretrain_steps!r}")
         for f in ("steps", "batch_size"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
                 raise ValueError(f"TeacherConfig.{f} must be a positive int, got {getattr(self, f)!r}")

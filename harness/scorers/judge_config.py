@@ -9,7 +9,8 @@ from harness.scorers.questions import PROBES
 JUDGE_VERSION = "tiny-llava-judge-3"
 # Options added after judges were cached, with their neutral value: left out of the cache key while
 # they hold it, so an upgrade keeps the trained judge (the teacher does the same).
-ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False}
+ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False,
+                 "difference_image": False}
 
 
 @dataclass
@@ -94,16 +95,22 @@ class JudgeConfig:
     # (the identity question, per patch). Needs the question before the images (images_first=false):
     # in a causal LM the image tokens must read which object the request names.
     change_aux_violation: bool = False
+    # two-image questions get a third image, 0.5 + (edited - source) / 2 (scorer.difference_slot), so the
+    # comparison the identity and edit questions need is in the pixels instead of across 16 token
+    # positions; saved beside the judge (scorer_options.json) so every later load prompts it the same way
+    difference_image: bool = False
     version: str = JUDGE_VERSION
 
     def cache_key(self) -> dict:
         """The config as the cache hashes it (see ADDED_OPTIONS)."""
         out = asdict(self)
         if out.get("change_aux_weight") == ADDED_OPTIONS["change_aux_weight"]:
-            for name in ADDED_OPTIONS:  # the layer means nothing while the loss is off
-                out.pop(name)
+            for name in ("change_aux_weight", "change_aux_layer", "change_aux_violation"):
+                out.pop(name)  # the layer means nothing while the loss is off
         elif out.get("change_aux_violation") is False:  # added after the change map itself
             out.pop("change_aux_violation")
+        if out.get("difference_image") is False:
+            out.pop("difference_image")
         return out
 
     def __post_init__(self):

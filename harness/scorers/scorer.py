@@ -7,6 +7,7 @@ Qwen2.5-VL.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -160,6 +161,26 @@ class Scorer:
 
 
 QWEN_TYPES = ("qwen2_vl", "qwen2_5_vl")
+# Harness options saved beside a checkpoint that change how it is prompted (the embedded judge's only).
+SCORER_OPTIONS = "scorer_options.json"
+SCORER_OPTION_NAMES = ("difference_image",)
+
+
+def difference_slot(source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
+    """A third image for a (source, edited) pair: 0.5 + (edited - source) / 2, grey where nothing
+    changed; differentiable with respect to both images."""
+    return 0.5 + 0.5 * (edited - source)
+
+
+def _scorer_options(path: str) -> dict:
+    f = Path(path) / SCORER_OPTIONS
+    if not f.is_file():
+        return {}
+    opts = json.loads(f.read_text())
+    bad = sorted(set(opts) - set(SCORER_OPTION_NAMES))
+    if bad:
+        raise ValueError(f"{f}: unknown scorer options {bad}; allowed: {list(SCORER_OPTION_NAMES)}")
+    return opts
 
 
 class HFVLMScorer(Scorer):
@@ -192,12 +213,14 @@ class HFVLMScorer(Scorer):
             processor = None
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
             image_processor = AutoImageProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+        options = _scorer_options(path)
         # Own the weights in freshly allocated memory: kernels pick SIMD paths by alignment, and
         # memory-mapped safetensors buffers would otherwise change scores in the last bits.
         with torch.no_grad():
             for p in model.parameters():
                 p.data = p.data.clone()
         self._setup(model, tokenizer, image_processor, processor, device, yes_token, no_token, path=path)
+        self.difference_image = bool(options.get("difference_image", False))
 
     @classmethod
     def from_parts(cls, model, tokenizer, image_processor, processor=None, device="cpu",
@@ -223,6 +246,7 @@ class HFVLMScorer(Scorer):
         self.yes_id = self._token_id(yes_token)
         self.no_id = self._token_id(no_token)
         self._prompt_cache: dict[tuple[str, int, int], list[int]] = {}
+        self.difference_image = False
 
     def _token_id(self, word: str) -> int:
         ids = self.tokenizer.encode(word, add_special_tokens=False)
@@ -307,6 +331,8 @@ class HFVLMScorer(Scorer):
 
     def model_inputs(self, images: ImagesArg, questions: Sequence[str]) -> dict:
         slots = as_slots(images)
+        if self.difference_image and len(slots) == 2:
+            slots = slots + [difference_slot(*slots)]
         if len(questions) != slots[0].shape[0]:
             raise ValueError(f"{len(questions)} questions for {slots[0].shape[0]} images per slot")
         pix = self.pixel_inputs(slots)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness.atomic_io import write_json
 from harness.cache import cached_build
 from harness.world.edits import CATEGORIES, DIRECTIONS, preserved, sample_edit
 from harness.world.palette import BACKGROUNDS, COLORS, SHAPES, SIZE_ORDER
@@ -26,7 +27,7 @@ from harness.world.text import vocabulary
 
 from .questions import COUNT_WORDS, DESCRIBE, EDIT, IDENTITY, PROBES, TEMPLATES, VQA, question_words
 from .judge_config import JUDGE_VERSION, JudgeConfig  # noqa: F401 (re-exported)
-from .scorer import HFVLMScorer
+from .scorer import SCORER_OPTIONS, HFVLMScorer
 
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "USER:", "ASSISTANT:", "Yes", "No"]
 # Images first, then the question, then the answer: the question words sit right after the
@@ -399,7 +400,8 @@ def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int, ch
         logits = out.logits[:, -1].float()[:, [scorer.yes_id, scorer.no_id]]
         aux = change_map_loss(change_head, out.hidden_states, inputs["input_ids"], scorer._image_token_id(),
                               slots, [not e.degrade for e in examples],
-                              [e.allowed for e in examples] if change_head[1].out_features > 1 else None)
+                              [e.allowed for e in examples] if change_head[1].out_features > 1 else None,
+                              n_images=3 if scorer.difference_image else 2)
     target = torch.tensor([0 if e.answer else 1 for e in examples], device=logits.device)  # class 0 = Yes
     loss = F.cross_entropy(logits, target)  # 2-way CE == BCE on the Yes-No difference
     acc = (logits.argmax(-1) == target).float().mean()
@@ -436,17 +438,19 @@ def violation_cells(a: torch.Tensor, b: torch.Tensor, allowed: list, patch: int,
     return v, weight
 
 
-def change_map_loss(head, hidden_states, input_ids, image_token_id: int, slots, keep, allowed=None) -> torch.Tensor:
+def change_map_loss(head, hidden_states, input_ids, image_token_id: int, slots, keep, allowed=None,
+                    n_images: int = 2) -> torch.Tensor:
     """Dense pair supervision: from the hidden state of every token of the second image, predict
     whether its patch differs from the first image's (the causal LM lets only the second image see
-    the first). Exact labels from the renders. A Yes/No bit per pair teaches the language model to
+    the first; with the difference image, read its tokens, the last). Exact labels from the renders. A Yes/No bit per pair teaches the language model to
     compare the two images only after a long plateau (issue #3: identity questions at chance for
     ~250 steps); a per-token target asks for that comparison directly."""
     layer, linear = head
     h = hidden_states[layer]
     mask = input_ids == image_token_id
-    bsz, n = mask.shape[0], int(mask[0].sum()) // 2
-    tok = h[mask].view(bsz, 2, n, -1)[:, 1]
+    # tokens of the last image in the prompt: the edited image, or the difference image after it
+    bsz, n = mask.shape[0], int(mask[0].sum()) // n_images
+    tok = h[mask].view(bsz, n_images, n, -1)[:, -1]
     patch = slots[0].shape[-1] // int(round(n ** 0.5))
     target = change_cells(slots[0].to(h.device), slots[1].to(h.device), patch)  # [B, n]
     logits = linear(tok)  # [B, n, 1 or 2]
@@ -543,6 +547,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     model = build_model(cfg, processor.tokenizer)
     scorer = HFVLMScorer.from_parts(model, processor.tokenizer, processor.image_processor, processor,
                                     device=device, freeze=False)
+    scorer.difference_image = cfg.difference_image
     vision_pretrain, dense_aux = None, None
     if cfg.vision_pretrain_steps > 0 or cfg.dense_aux_weight > 0:
         from .vision_pretrain import DenseAux, make_heads, pretrain_vision_tower
@@ -641,6 +646,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
+    if cfg.difference_image:
+        write_json(out_dir / SCORER_OPTIONS, {"difference_image": True})
     summary = {"config": asdict(cfg), "loss_init": loss0, "loss_final": loss1,
                "describe_loss_init": desc0, "describe_loss_final": desc1, "seconds": time.time() - t0,
                "vision_pretrain": vision_pretrain,

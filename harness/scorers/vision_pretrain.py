@@ -16,19 +16,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.world.palette import BACKGROUNDS, COLORS, SHAPES, SIZE_ORDER
-from harness.world.render import object_mask, render_batch
-from harness.world.scene import GRID, Scene, random_scene
+from harness.world.cell_targets import COVER_MIN, N_ATTR, PER_CELL, scene_targets  # noqa: F401
+from harness.world.palette import BACKGROUNDS
+from harness.world.render import render_batch
+from harness.world.scene import GRID, random_scene
 
 from .judge_config import JudgeConfig
 from .scorer import clip_preprocess
 from .tiny_judge import build_processor, degrade, perturb
 
-N_ATTR = (len(COLORS), len(SHAPES), len(SIZE_ORDER))
-PER_CELL = 1 + sum(N_ATTR)  # centre logit + colour, shape, size logits
 TARGETS = ("center", "color", "shape", "size", "background", "degraded")
-_C, _S, _Z = ({k: i for i, k in enumerate(seq)} for seq in (COLORS, SHAPES, SIZE_ORDER))
-_B = {k: i for i, k in enumerate(BACKGROUNDS)}
 DEGRADE_SHARE = 0.15  # share of pretraining images blurred or noised (labels unchanged), as the judge sees
 
 
@@ -63,38 +60,6 @@ class DenseHeads(torch.nn.Module):
         # [b, gy, gx, cy, cx, k] -> [b, gy, cy, gx, cx, k] -> [b, GRID, GRID, k]
         cells = y.permute(0, 1, 3, 2, 4, 5).reshape(b, GRID, GRID, PER_CELL)
         return cells, self.image(tokens.mean(1))
-
-
-COVER_MIN = 2.0  # pixels of an object inside a 4x4-px cell for the cell to carry its attributes (cover mode)
-
-
-def _cover(scene: Scene, resolution: int = 32) -> np.ndarray:
-    """[n_objects, GRID, GRID] pixel coverage of each object in each cell."""
-    cell = resolution // GRID
-    return np.stack([object_mask(o, resolution).reshape(GRID, cell, GRID, cell).sum((1, 3))
-                     for o in scene.objects]) if scene.objects else np.zeros((0, GRID, GRID))
-
-
-def scene_targets(scenes: list[Scene], cover: bool = False) -> dict[str, torch.Tensor]:
-    """Exact dense labels: centre map [B, 8, 8], attribute indices (-100 where none), background.
-    Attributes sit at the object's centre cell, or with ``cover`` at every cell the object covers
-    (>= COVER_MIN px; the object with most pixels there), so that every vision token that shows part of
-    an object also carries its shape, not only the token holding its centre."""
-    b = len(scenes)
-    center = torch.zeros(b, GRID, GRID)
-    attrs = torch.full((3, b, GRID, GRID), -100, dtype=torch.long)
-    for i, s in enumerate(scenes):
-        if cover and s.objects:
-            cov = _cover(s)
-            owner = cov.argmax(0)
-            for y, x in zip(*np.nonzero(cov.max(0) >= COVER_MIN)):
-                o = s.objects[owner[y, x]]
-                attrs[:, i, y, x] = torch.tensor([_C[o.color], _S[o.shape], _Z[o.size]])
-        for o in s.objects:
-            center[i, o.y, o.x] = 1.0
-            attrs[:, i, o.y, o.x] = torch.tensor([_C[o.color], _S[o.shape], _Z[o.size]])
-    bg = torch.tensor([_B[s.background] for s in scenes])
-    return {"center": center, "color": attrs[0], "shape": attrs[1], "size": attrs[2], "background": bg}
 
 
 def draw_batch(rng: np.random.Generator, n: int, image_size: int, degrade_share: float = DEGRADE_SHARE,

@@ -202,3 +202,46 @@ def test_violation_map_marks_changes_outside_the_named_object():
     assert torch.equal(v[1], square_only)  # the violation is the square's patches, nothing else
     bg = Case(src, "background_change", {"background": "black"}, src, "x", "")
     assert allowed_objects(bg, src) is None  # not defined: every background pixel may change
+
+
+def test_difference_image_is_saved_with_the_judge_and_prompts_three_images(tiny_cfg, tmp_path):
+    """With difference_image the judge trains on, saves and is reloaded with a third image
+    0.5 + (edited - source) / 2; the pixel gradient reaches the edited image through it too."""
+    from harness.scorers.scorer import SCORER_OPTIONS, HFVLMScorer, difference_slot
+    from harness.scorers.tiny_judge import train_judge
+
+    cfg = replace(tiny_cfg, steps=3, single_only_steps=0, pair_batch=4, change_aux_weight=1.0,
+                  change_aux_layer=1, difference_image=True)
+    log = train_judge(cfg, tmp_path / "j", log=None)
+    assert np.isfinite(np.array(log["history"], dtype=float)[:, [0, 5]]).all()  # pair loss and change map
+    assert json.loads((tmp_path / "j" / SCORER_OPTIONS).read_text()) == {"difference_image": True}
+    scorer = HFVLMScorer(str(tmp_path / "j"))
+    assert scorer.difference_image
+    src, out = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    ids = scorer.model_inputs([src, out], ["is the rest unchanged"] * 2)["input_ids"]
+    single = scorer.model_inputs([src], ["is the rest unchanged"] * 2)["input_ids"]
+    image_tokens = lambda x: int((x[0] == scorer._image_token_id()).sum())  # noqa: E731
+    assert image_tokens(ids) == 3 * image_tokens(single)
+    assert torch.equal(difference_slot(src, src), torch.full_like(src, 0.5))
+    # the third image is what the model sees: scoring [src, out] equals scoring with it spelled out
+    scorer.difference_image = False
+    explicit = scorer.yes_no_logits([src, out, difference_slot(src, out)], ["is the rest unchanged"] * 2)
+    scorer.difference_image = True
+    out.requires_grad_(True)
+    lg = scorer.yes_no_logits([src, out], ["is the rest unchanged"] * 2)
+    assert torch.allclose(lg, explicit, atol=1e-5)
+    (lg[:, 0] - lg[:, 1]).sum().backward()
+    assert out.grad.abs().sum() > 0
+    assert "difference_image" not in JudgeConfig().cache_key() and cfg.cache_key()["difference_image"]
+
+
+def test_unknown_scorer_option_is_named(tiny_saved):
+    from harness.scorers.scorer import SCORER_OPTIONS, HFVLMScorer
+
+    d = tiny_saved[0]
+    (d / SCORER_OPTIONS).write_text(json.dumps({"diff": True}))
+    try:
+        with pytest.raises(ValueError, match="diff.*difference_image"):
+            HFVLMScorer(str(d))
+    finally:
+        (d / SCORER_OPTIONS).unlink()

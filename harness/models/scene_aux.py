@@ -1,0 +1,70 @@
+"""A dense auxiliary loss for the teacher: its mid-level features must name the scene.
+
+REPA (Yu et al., 2025) speeds up diffusion training by aligning a middle layer of the denoiser with
+the features of a pretrained image encoder. The embedded world has something better than a
+pretrained encoder: the exact scene graph of every training image. So a linear head on the
+denoiser's cell-grid features (the UNet's mid block, or a middle DiT block) predicts, per 4-px cell,
+"is an object centred here" and the colour, shape and size of the object covering it, and the
+background (``harness.world.cell_targets``). The head is training-only; the saved teacher is a plain
+diffusers model. Each sample is weighted by (1 - t): at pure noise the layout cannot be read.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from harness.world.cell_targets import N_ATTR, PER_CELL, scene_targets
+from harness.world.palette import BACKGROUNDS
+from harness.world.scene import GRID
+
+
+def _feature_module(transformer) -> tuple[torch.nn.Module, int]:
+    """(module whose output is read, its channels): the UNet's mid block, or the middle DiT block."""
+    kind = type(transformer).__name__
+    if kind == "UNet2DConditionModel":
+        return transformer.mid_block, int(transformer.config.block_out_channels[-1])
+    if kind == "SD3Transformer2DModel":
+        blocks = transformer.transformer_blocks
+        return blocks[len(blocks) // 2], int(transformer.inner_dim)
+    raise ValueError(f"the scene auxiliary loss supports the UNet and SD3 teachers, not {kind}")
+
+
+class SceneAux(torch.nn.Module):
+    def __init__(self, transformer):
+        super().__init__()
+        module, channels = _feature_module(transformer)
+        self.cell = torch.nn.Conv2d(channels, PER_CELL, 1)
+        self.background = torch.nn.Linear(channels, len(BACKGROUNDS))
+        self._feat: torch.Tensor | None = None
+        self._hook = module.register_forward_hook(self._keep)
+
+    def _keep(self, _module, _inputs, output):
+        h = output[1] if isinstance(output, tuple) else output  # SD3 blocks return (text, image) states
+        if h.dim() == 3:  # DiT tokens [B, N, D] -> [B, D, g, g]
+            g = int(round(h.shape[1] ** 0.5))
+            h = h.transpose(1, 2).reshape(h.shape[0], h.shape[2], g, g)
+        self._feat = h
+
+    def remove(self) -> None:
+        self._hook.remove()
+
+    def loss(self, scenes, t: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of (1 - t) x the dense scene loss, from the features of the last forward."""
+        h = self._feat
+        if h is None:
+            raise RuntimeError("SceneAux.loss needs a forward pass of the denoiser first")
+        if h.shape[-1] < GRID:
+            raise ValueError(f"feature grid {h.shape[-1]}x{h.shape[-1]} is coarser than the {GRID}x{GRID} cells")
+        h = F.adaptive_avg_pool2d(h, GRID)
+        tgt = {k: v.to(h.device) for k, v in scene_targets(scenes, cover=True).items()}
+        logits = self.cell(h)  # [B, PER_CELL, 8, 8]
+        per = F.binary_cross_entropy_with_logits(logits[:, 0], tgt["center"], reduction="none").mean((1, 2))
+        start = 1
+        for name, n in zip(("color", "shape", "size"), N_ATTR):
+            y = tgt[name]
+            ce = F.cross_entropy(logits[:, start:start + n], y, ignore_index=-100, reduction="none")  # [B, 8, 8]
+            per = per + ce.sum((1, 2)) / (y != -100).sum((1, 2)).clamp(min=1)
+            start += n
+        per = per + F.cross_entropy(self.background(h.mean((2, 3))), tgt["background"], reduction="none")
+        self._feat = None
+        return (per * (1 - t.to(per))).mean()

@@ -1,0 +1,48 @@
+"""The teacher's dense scene loss: read from the denoiser's cell-grid features, weighted by 1 - t."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from harness.models.edit_model import EditModel
+from harness.models.scene_aux import SceneAux
+from harness.models.teacher import TeacherConfig, scene_batch, train_teacher
+
+
+@pytest.mark.parametrize("backbone", ["unet", "sd3"])
+def test_scene_loss_trains_the_features_and_vanishes_at_pure_noise(backbone):
+    torch.manual_seed(0)
+    if backbone == "unet":
+        m = EditModel.tiny_unet(block_channels=(8, 16, 16), heads=2, text_hidden=16, text_layers=1)
+    else:
+        m = EditModel.tiny_sd3(patch_size=4, num_layers=2, num_heads=2, head_dim=8, caption_projection_dim=16,
+                               text_hidden=16, text_layers=1)
+    aux = SceneAux(m.transformer)
+    imgs, caps, scenes = scene_batch(np.random.default_rng(0), 4, TeacherConfig())
+    with pytest.raises(RuntimeError, match="forward"):
+        aux.loss(scenes, torch.zeros(4))
+    x = m.encode_image(imgs)
+    m.velocity(x, torch.full((4,), 0.3), caps)
+    loss = aux.loss(scenes, torch.full((4,), 0.3))
+    loss.backward()
+    assert torch.isfinite(loss) and loss > 0
+    trunk = [p.grad for n, p in m.transformer.named_parameters() if p.grad is not None]
+    assert trunk and any(g.abs().sum() > 0 for g in trunk)  # the loss shapes the denoiser's features
+    m.velocity(x, torch.ones(4), caps)
+    assert aux.loss(scenes, torch.ones(4)) == 0  # t = 1: the layout cannot be read from the input
+    aux.remove()
+    m.velocity(x, torch.full((4,), 0.3), caps)
+    with pytest.raises(RuntimeError):  # the hook is gone: nothing is captured after remove()
+        aux.loss(scenes, torch.zeros(4))
+
+
+def test_teacher_training_with_scene_loss_and_text_pretraining_saves_a_plain_model(tmp_path):
+    cfg = TeacherConfig(backbone="unet", unet_channels=(8, 16, 16), unet_heads=2, text_hidden=16, text_layers=1,
+                        steps=3, batch_size=4, scene_aux_weight=0.1, text_pretrain_steps=2, ema_decay=0.0)
+    train_teacher(cfg, tmp_path / "t", progress=False)
+    log = json.loads((tmp_path / "t" / "train_log.json").read_text())
+    assert set(log["text_pretrain"]) == {"loss", "token", "pairs", "bg", "count"}
+    loaded = EditModel.from_pretrained(tmp_path / "t")  # no auxiliary head or hook in the saved teacher
+    assert not loaded.transformer.mid_block._forward_hooks
+    assert "scene_aux_weight" not in TeacherConfig().cache_key() and cfg.cache_key()["scene_aux_weight"] == 0.1
