@@ -9,7 +9,8 @@ from harness.cli import main
 TINY = [
     "teacher.steps=3", "teacher.batch_size=4", "teacher.num_layers=1", "teacher.num_heads=2", "teacher.head_dim=16",
     "teacher.caption_projection_dim=32", "teacher.text_hidden=32", "teacher.text_layers=1",
-    "teacher.warmup_steps=1", "teacher.ema_decay=0.0",
+    "teacher.warmup_steps=1", "teacher.ema_decay=0.0", "teacher.unet_channels=[8,16,16]", "teacher.unet_heads=2",
+    "teacher.text_pretrain_steps=2",
     "judge.steps=3", "judge.vision_hidden=32", "judge.vision_layers=1", "judge.vision_heads=2", "judge.text_hidden=32",
     "judge.text_layers=1", "judge.text_heads=2", "judge.text_intermediate=64", "judge.pair_batch=4",
     "judge.single_batch=4", "judge.warmup=1", "judge.describe_steps=1", "judge.describe_batch=4",

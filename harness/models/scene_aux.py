@@ -48,8 +48,9 @@ class SceneAux(torch.nn.Module):
     def remove(self) -> None:
         self._hook.remove()
 
-    def loss(self, scenes, t: torch.Tensor) -> torch.Tensor:
-        """Mean over the batch of (1 - t) x the dense scene loss, from the features of the last forward."""
+    def loss(self, scenes, t: torch.Tensor, t_weighting: str = "1-t") -> torch.Tensor:
+        """Mean over the batch of (1 - t) x the dense scene loss (``t_weighting="none"``: unweighted), from
+        the features of the last forward."""
         h = self._feat
         if h is None:
             raise RuntimeError("SceneAux.loss needs a forward pass of the denoiser first")
@@ -67,4 +68,6 @@ class SceneAux(torch.nn.Module):
             start += n
         per = per + F.cross_entropy(self.background(h.mean((2, 3))), tgt["background"], reduction="none")
         self._feat = None
+        if t_weighting == "none":
+            return per.mean()
         return (per * (1 - t.to(per))).mean()

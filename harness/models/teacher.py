@@ -130,9 +130,6 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
         from harness.models.text_pretrain import pretrain_text_encoder
         text_stats = {"text_pretrain": pretrain_text_encoder(model.text_encoder, cfg.text_pretrain_steps, seed=cfg.seed,
                                                              min_objects=cfg.min_objects, max_objects=cfg.max_objects)}
-    if cfg.freeze_text_encoder:
-        model.train_text_encoder = False
-        model.text_encoder.requires_grad_(False)
     model.train()
     params = model.trainable_parameters()
     scene_aux = None
@@ -160,7 +157,7 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
         x0_target = _posterior_target(x0, noise, t, scenes, caps) if cfg.posterior_target else None
         loss = flow_matching_loss(model, x0, caps, noise, t, w, x0_target=x0_target)
         if scene_aux is not None:
-            loss = loss + cfg.scene_aux_weight * scene_aux.loss(scenes, t)
+            loss = loss + cfg.scene_aux_weight * scene_aux.loss(scenes, t, cfg.scene_aux_t_weighting)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"teacher training: non-finite loss {loss.item()} at step {step}; "
                                      "lower TeacherConfig.lr")

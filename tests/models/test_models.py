@@ -167,7 +167,8 @@ def test_euler_cfg_on_real_model_runs():
 
 
 def test_tiny_teacher_training_lowers_loss_and_is_cached(monkeypatch):
-    cfg = TeacherConfig(steps=25, batch_size=8, lr=2e-3, warmup_steps=5, ema_decay=0.0, num_layers=1,
+    cfg = TeacherConfig(backbone="sd3", text_pretrain_steps=0, steps=25, batch_size=8, lr=2e-3, warmup_steps=5,
+                        ema_decay=0.0, num_layers=1,
                         num_heads=2, head_dim=16, caption_projection_dim=32, text_hidden=32, text_layers=1)
     calls = []
     real_train = teacher_mod.train_teacher
@@ -204,7 +205,8 @@ def test_posterior_target_is_the_one_sample_target_where_the_caption_was_dropped
 
     from harness.world.posterior import posterior_mean
 
-    cfg = TeacherConfig(num_layers=1, num_heads=2, head_dim=16, caption_projection_dim=32, text_hidden=32,
+    cfg = TeacherConfig(backbone="sd3", text_pretrain_steps=0, num_layers=1, num_heads=2, head_dim=16,
+                        caption_projection_dim=32, text_hidden=32,
                         text_layers=1, zero_init=False)
     model = build_teacher_model(cfg).eval()
     imgs, caps, scenes = teacher_mod.scene_batch(np.random.default_rng(4), 4, cfg)
@@ -253,7 +255,8 @@ def test_latent_teacher_trains_its_vae_and_round_trips(tmp_path):
     after scaling), and the saved teacher (transformer + text encoder + vae) reloads identically."""
     from harness.models.teacher import TeacherConfig, train_teacher
 
-    cfg = TeacherConfig(steps=2, batch_size=4, num_layers=1, num_heads=2, head_dim=16, caption_projection_dim=32,
+    cfg = TeacherConfig(backbone="sd3", text_pretrain_steps=0, steps=2, batch_size=4, num_layers=1, num_heads=2,
+                        head_dim=16, caption_projection_dim=32,
                         text_hidden=32, text_layers=1, warmup_steps=1, ema_decay=0.0, latent_channels=4,
                         patch_size=1, vae_blocks=(8, 8, 8), vae_steps=4, vae_batch=8)
     model = train_teacher(cfg, tmp_path, progress=False)
@@ -279,7 +282,7 @@ def test_latent_teacher_trains_its_vae_and_round_trips(tmp_path):
 @pytest.mark.parametrize("bad,key", [({"latent_channels": -1}, "latent_channels"),
                                      ({"latent_channels": 4, "vae_blocks": ()}, "vae_blocks"),
                                      ({"latent_channels": 4, "resolution": 36, "vae_blocks": (8, 8, 8, 8)}, "downsampling"),
-                                     ({"patch_size": 3}, "patch_size"),
+                                     ({"backbone": "sd3", "patch_size": 3}, "patch_size"),
                                      ({"prediction": "eps"}, "prediction"),
                                      ({"backbone": "dit"}, "backbone"),
                                      ({"backbone": "unet", "unet_channels": (8, 0)}, "unet_channels"),
@@ -287,7 +290,11 @@ def test_latent_teacher_trains_its_vae_and_round_trips(tmp_path):
                                      ({"backbone": "unet", "unet_heads": 5}, "unet_heads"),
                                      ({"backbone": "unet", "unet_channels": (8,) * 7}, "unet_channels"),
                                      ({"posterior_target": True, "latent_channels": 4, "patch_size": 1},
-                                      "posterior_target")])
+                                      "posterior_target"),
+                                     ({"scene_aux_weight": -0.1}, "scene_aux_weight"),
+                                     ({"latent_channels": 4}, "scene_aux_weight=0"),
+                                     ({"scene_aux_t_weighting": "t"}, "scene_aux_t_weighting"),
+                                     ({"text_pretrain_steps": -1}, "text_pretrain_steps")])
 def test_teacher_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
         TeacherConfig(**bad).validate()
@@ -335,7 +342,10 @@ def test_teacher_cache_key_leaves_out_added_options_at_their_neutral_default():
 
     from harness.models.teacher_config import ADDED_OPTIONS
 
-    key = TeacherConfig().cache_key()
+    neutral = TeacherConfig(**ADDED_OPTIONS)
+    key = neutral.cache_key()
     assert not set(ADDED_OPTIONS) & set(key)
-    assert key == {k: v for k, v in asdict(TeacherConfig()).items() if k not in ADDED_OPTIONS}
+    assert key == {k: v for k, v in asdict(neutral).items() if k not in ADDED_OPTIONS}
     assert TeacherConfig(posterior_target=True).cache_key()["posterior_target"] is True
+    # an option away from its neutral value (the new defaults) is part of the key
+    assert TeacherConfig().cache_key()["scene_aux_weight"] == TeacherConfig().scene_aux_weight > 0

@@ -31,6 +31,8 @@ def test_scene_loss_trains_the_features_and_vanishes_at_pure_noise(backbone):
     assert trunk and any(g.abs().sum() > 0 for g in trunk)  # the loss shapes the denoiser's features
     m.velocity(x, torch.ones(4), caps)
     assert aux.loss(scenes, torch.ones(4)) == 0  # t = 1: the layout cannot be read from the input
+    m.velocity(x, torch.ones(4), caps)
+    assert aux.loss(scenes, torch.ones(4), t_weighting="none") > 0  # unless asked to learn the prior there
     aux.remove()
     m.velocity(x, torch.full((4,), 0.3), caps)
     with pytest.raises(RuntimeError):  # the hook is gone: nothing is captured after remove()
@@ -45,4 +47,5 @@ def test_teacher_training_with_scene_loss_and_text_pretraining_saves_a_plain_mod
     assert set(log["text_pretrain"]) == {"loss", "token", "pairs", "bg", "count"}
     loaded = EditModel.from_pretrained(tmp_path / "t")  # no auxiliary head or hook in the saved teacher
     assert not loaded.transformer.mid_block._forward_hooks
-    assert "scene_aux_weight" not in TeacherConfig().cache_key() and cfg.cache_key()["scene_aux_weight"] == 0.1
+    assert "scene_aux_weight" not in TeacherConfig(scene_aux_weight=0.0).cache_key()  # teachers cached before it
+    assert cfg.cache_key()["scene_aux_weight"] == 0.1
