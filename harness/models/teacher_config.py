@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from harness.world.scene import GRID
+
 TIMESTEP_SCHEMES = ("logit_normal", "uniform", "mode")
 BACKBONES = ("sd3", "unet")
 # Options added after teachers were first cached, with the value that reproduces the older training
@@ -134,9 +136,9 @@ class TeacherConfig:
                              f"multiple of 2*patch_size ({2 * self.patch_size})")
         if not self.scene_aux_weight >= 0:
             raise ValueError(f"TeacherConfig.scene_aux_weight must be >= 0, got {self.scene_aux_weight!r}")
-        if self.scene_aux_weight > 0 and self.feature_grid < 8:
+        if self.scene_aux_weight > 0 and self.feature_grid < GRID:
             raise ValueError(f"TeacherConfig.scene_aux_weight needs the denoiser's mid-level features on at least "
-                             f"the 8x8 cell grid; this config gives {self.feature_grid}x{self.feature_grid} "
+                             f"the {GRID}x{GRID} cell grid; this config gives {self.feature_grid}x{self.feature_grid} "
                              f"(a latent or deeper model): set scene_aux_weight=0")
         if self.scene_aux_t_weighting not in ("1-t", "none"):
             raise ValueError(f"TeacherConfig.scene_aux_t_weighting must be '1-t' or 'none', "

@@ -29,14 +29,10 @@ def caption_targets(scene, text_encoder) -> tuple[list[int], list[float], int, i
     Token classes follow the word-level tokenizer: one token per word, then <eos>."""
     words = caption(scene).split()
     per_word = [IGNORE] * len(words)
-    # caption(): "a|an <colour> <shape>" parts joined by "and", then "on a|an <bg> background"
-    i, objs = 0, sorted(scene.objects, key=lambda o: (o.shape, o.color))
-    for o in objs:
-        if words[i] == "and":
-            i += 1
-        per_word[i + 2] = PAIRS.index((o.color, o.shape))
-        i += 3
-    per_word[len(words) - 1] = len(PAIRS) + BGS.index(scene.background)  # the closing word "background"
+    for i in range(1, len(words)):  # "<colour> <shape>" names one object
+        if words[i] in SHAPES and words[i - 1] in COLORS:
+            per_word[i] = PAIRS.index((words[i - 1], words[i]))
+    per_word[-1] = len(PAIRS) + BGS.index(scene.background)  # the closing word "background"
     tokens = per_word + [IGNORE] * (text_encoder.max_length - len(words))
     multi = [0.0] * len(PAIRS)
     for o in scene.objects:
@@ -49,8 +45,9 @@ def pretrain_text_encoder(text_encoder, steps: int, batch_size: int = 64, lr: fl
     """Train ``text_encoder`` in place on the caption targets above; returns the last accuracies."""
     d = text_encoder.hidden_size
     dev = next(text_encoder.parameters()).device
-    heads = torch.nn.ModuleDict({"token": torch.nn.Linear(d, len(PAIRS) + len(BGS)), "pairs": torch.nn.Linear(d, len(PAIRS)),
-                                 "bg": torch.nn.Linear(d, len(BGS)), "count": torch.nn.Linear(d, MAX_OBJECTS + 1)})
+    heads = torch.nn.ModuleDict({"token": torch.nn.Linear(d, len(PAIRS) + len(BGS)),
+                                 "pairs": torch.nn.Linear(d, len(PAIRS)), "bg": torch.nn.Linear(d, len(BGS)),
+                                 "count": torch.nn.Linear(d, MAX_OBJECTS + 1)})
     heads.to(dev)
     params = list(text_encoder.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)

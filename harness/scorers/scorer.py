@@ -176,7 +176,12 @@ def _scorer_options(path: str) -> dict:
     f = Path(path) / SCORER_OPTIONS
     if not f.is_file():
         return {}
-    opts = json.loads(f.read_text())
+    try:
+        opts = json.loads(f.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{f}: not valid JSON ({e})") from e
+    if not isinstance(opts, dict):
+        raise ValueError(f"{f}: expected a JSON object of scorer options, got {type(opts).__name__}")  # noqa: TRY004
     bad = sorted(set(opts) - set(SCORER_OPTION_NAMES))
     if bad:
         raise ValueError(f"{f}: unknown scorer options {bad}; allowed: {list(SCORER_OPTION_NAMES)}")
@@ -329,10 +334,16 @@ class HFVLMScorer(Scorer):
             out["mm_token_type_ids"] = (ids == self.model.config.image_token_id).long().to(self.device)
         return out
 
-    def model_inputs(self, images: ImagesArg, questions: Sequence[str]) -> dict:
+    def prompt_slots(self, images: ImagesArg) -> list[torch.Tensor]:
+        """The image slots the model sees: a (source, edited) pair gains the difference image when the
+        checkpoint was trained with it."""
         slots = as_slots(images)
         if self.difference_image and len(slots) == 2:
             slots = slots + [difference_slot(*slots)]
+        return slots
+
+    def model_inputs(self, images: ImagesArg, questions: Sequence[str]) -> dict:
+        slots = self.prompt_slots(images)
         if len(questions) != slots[0].shape[0]:
             raise ValueError(f"{len(questions)} questions for {slots[0].shape[0]} images per slot")
         pix = self.pixel_inputs(slots)

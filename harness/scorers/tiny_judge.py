@@ -401,7 +401,7 @@ def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int, ch
         aux = change_map_loss(change_head, out.hidden_states, inputs["input_ids"], scorer._image_token_id(),
                               slots, [not e.degrade for e in examples],
                               [e.allowed for e in examples] if change_head[1].out_features > 1 else None,
-                              n_images=3 if scorer.difference_image else 2)
+                              n_images=len(scorer.prompt_slots(slots)))
     target = torch.tensor([0 if e.answer else 1 for e in examples], device=logits.device)  # class 0 = Yes
     loss = F.cross_entropy(logits, target)  # 2-way CE == BCE on the Yes-No difference
     acc = (logits.argmax(-1) == target).float().mean()
@@ -442,8 +442,8 @@ def change_map_loss(head, hidden_states, input_ids, image_token_id: int, slots, 
                     n_images: int = 2) -> torch.Tensor:
     """Dense pair supervision: from the hidden state of every token of the second image, predict
     whether its patch differs from the first image's (the causal LM lets only the second image see
-    the first; with the difference image, read its tokens, the last). Exact labels from the renders. A Yes/No bit per pair teaches the language model to
-    compare the two images only after a long plateau (issue #3: identity questions at chance for
+    the first; with the difference image, read its tokens, the last). Exact labels from the renders.
+    A Yes/No bit per pair teaches the language model to compare the two images only after a long plateau (issue #3: identity questions at chance for
     ~250 steps); a per-token target asks for that comparison directly."""
     layer, linear = head
     h = hidden_states[layer]

@@ -236,13 +236,16 @@ def test_difference_image_is_saved_with_the_judge_and_prompts_three_images(tiny_
     assert cfg.cache_key()["difference_image"]
 
 
-def test_unknown_scorer_option_is_named(tiny_saved):
+@pytest.mark.parametrize("text,match", [('{"diff": true}', "diff.*difference_image"),
+                                        ("{not json", "scorer_options.json: not valid JSON"),
+                                        ("[1]", "scorer_options.json: expected a JSON object")])
+def test_bad_scorer_options_file_is_named(tiny_saved, text, match):
     from harness.scorers.scorer import SCORER_OPTIONS, HFVLMScorer
 
     d = tiny_saved[0]
-    (d / SCORER_OPTIONS).write_text(json.dumps({"diff": True}))
+    (d / SCORER_OPTIONS).write_text(text)
     try:
-        with pytest.raises(ValueError, match="diff.*difference_image"):
+        with pytest.raises(ValueError, match=match):
             HFVLMScorer(str(d))
     finally:
         (d / SCORER_OPTIONS).unlink()
