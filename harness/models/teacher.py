@@ -136,6 +136,10 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
     if cfg.scene_aux_weight > 0:
         from harness.models.scene_aux import SceneAux
         scene_aux = SceneAux(model.transformer).to(device)
+    attn_ground = None
+    if cfg.attn_ground_weight > 0:
+        from harness.models.attn_ground import AttnGround
+        attn_ground = AttnGround(model.transformer)
     opt = torch.optim.AdamW(params + (list(scene_aux.parameters()) if scene_aux else []), lr=cfg.lr,
                             betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
@@ -158,6 +162,9 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
         loss = flow_matching_loss(model, x0, caps, noise, t, w, x0_target=x0_target)
         if scene_aux is not None:
             loss = loss + cfg.scene_aux_weight * scene_aux.loss(scenes, t, cfg.scene_aux_t_weighting)
+        if attn_ground is not None:
+            loss = loss + cfg.attn_ground_weight * attn_ground.loss(scenes, caps, t, cfg.resolution,
+                                                                    cfg.attn_ground_t_weighting)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"teacher training: non-finite loss {loss.item()} at step {step}; "
                                      "lower TeacherConfig.lr")
@@ -190,6 +197,8 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
             probe_s += time.time() - tp
     if scene_aux is not None:
         scene_aux.remove()
+    if attn_ground is not None:
+        attn_ground.remove()
     if ema is not None:
         with torch.no_grad():
             for p, e in zip(params, ema):

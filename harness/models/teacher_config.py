@@ -11,7 +11,8 @@ BACKBONES = ("sd3", "unet")
 # Options added after teachers were first cached, with the value that reproduces the older training
 # exactly; at that value they do not enter the cache key (TeacherConfig.cache_key).
 ADDED_OPTIONS = {"posterior_target": False, "text_pretrain_steps": 0,
-                 "scene_aux_weight": 0.0, "scene_aux_t_weighting": "1-t"}
+                 "scene_aux_weight": 0.0, "scene_aux_t_weighting": "1-t",
+                 "attn_ground_weight": 0.0, "attn_ground_t_weighting": "1-t"}
 
 
 @dataclass
@@ -67,6 +68,11 @@ class TeacherConfig:
     # per cell (harness/models/scene_aux.py); the head is training-only
     scene_aux_weight: float = 0.1  # U_tp 0.22 -> 0.47 (U_tpsa); 0.5: 0.42; unweighted in t: 0.34
     scene_aux_t_weighting: str = "1-t"  # per-sample weight of that loss: "1-t" or "none" (also at pure noise)
+    # attn_ground_weight > 0: TokenCompose-style grounding of the UNet's cross-attention, each object's shape
+    # word must attend to that object's pixels and the background word to the rest
+    # (harness/models/attn_ground.py); training-only, UNet only
+    attn_ground_weight: float = 0.0
+    attn_ground_t_weighting: str = "1-t"  # "1-t" or "none", as scene_aux_t_weighting
     prediction: str = "velocity"  # or "sample" (x0-prediction, v = (x_t - x0) / t; see EditModel)
     # latent_channels > 0: train a tiny AutoencoderKL first (vae_*) and run the DiT on its latents
     # (downsampling 2**(len(vae_blocks)-1); with 3 blocks an 8x8 latent = one latent pixel per world cell)
@@ -143,6 +149,14 @@ class TeacherConfig:
         if self.scene_aux_t_weighting not in ("1-t", "none"):
             raise ValueError(f"TeacherConfig.scene_aux_t_weighting must be '1-t' or 'none', "
                              f"got {self.scene_aux_t_weighting!r}")
+        if not self.attn_ground_weight >= 0:
+            raise ValueError(f"TeacherConfig.attn_ground_weight must be >= 0, got {self.attn_ground_weight!r}")
+        if self.attn_ground_weight > 0 and (self.backbone != "unet" or self.unet_attention_levels < 1):
+            raise ValueError("TeacherConfig.attn_ground_weight needs the UNet's cross-attention layers "
+                             "(backbone=unet, unet_attention_levels >= 1): set attn_ground_weight=0")
+        if self.attn_ground_t_weighting not in ("1-t", "none"):
+            raise ValueError(f"TeacherConfig.attn_ground_t_weighting must be '1-t' or 'none', "
+                             f"got {self.attn_ground_t_weighting!r}")
         if not isinstance(self.text_pretrain_steps, int) or self.text_pretrain_steps < 0:
             raise ValueError(f"TeacherConfig.text_pretrain_steps must be an int >= 0, got {self.text_pretrain_steps!r}")
         for f in ("steps", "batch_size"):

@@ -10,7 +10,7 @@ JUDGE_VERSION = "tiny-llava-judge-3"
 # Options added after judges were cached, with their neutral value: left out of the cache key while
 # they hold it, so an upgrade keeps the trained judge (the teacher does the same).
 ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False,
-                 "difference_image": False}
+                 "difference_image": False, "grain_prob": 0.0, "grain_sigma": 0.04}
 
 
 @dataclass
@@ -63,6 +63,10 @@ class JudgeConfig:
     vqa_batch: int = 32  # one-word-answer questions (background/colour/shape/count) per step, as an auxiliary LM loss
     vqa_every: int = 1  # add the VQA loss every N steps (it also joins the alignment stage)
     degrade_prob: float = 0.1  # share of "No" answers that are blurred/noisy versions of a "Yes" image
+    # share of the other examples whose last image gets faint noise (sigma ~ U(0, grain_sigma)) with the
+    # answer unchanged (tiny_judge.grain); grain_sigma stays well under the heavy noise of degrade (0.08-0.25)
+    grain_prob: float = 0.0
+    grain_sigma: float = 0.04
     # Vision-tower pretraining (harness/scorers/vision_pretrain.py) before the LLaVA loop: dense per-cell
     # object/colour/shape/size targets from the scene graph, since a 1-bit Yes/No signal teaches the tower
     # shape features far too slowly (the embedded analogue of a pretrained CLIP tower). 0: off.
@@ -111,6 +115,9 @@ class JudgeConfig:
             out.pop("change_aux_violation")
         if out.get("difference_image") is False:
             out.pop("difference_image")
+        if out.get("grain_prob") == 0.0:
+            for name in ("grain_prob", "grain_sigma"):
+                out.pop(name)  # the level means nothing while grain is off
         return out
 
     def __post_init__(self):
@@ -118,6 +125,11 @@ class JudgeConfig:
         if bad or not self.probe_types:
             raise ValueError(f"JudgeConfig.probe_types: unknown or empty {bad or self.probe_types!r}; "
                              f"allowed: {sorted(PROBES)} (repeat one to draw it more often)")
+        if not 0.0 <= self.grain_prob <= 1.0:
+            raise ValueError(f"JudgeConfig.grain_prob must be in [0, 1], got {self.grain_prob!r}")
+        if not 0.0 <= self.grain_sigma < 0.08:
+            raise ValueError(f"JudgeConfig.grain_sigma must be in [0, 0.08) (from 0.08 on, noise is a degraded "
+                             f"negative), got {self.grain_sigma!r}")
         if not 0.0 <= self.identity_share <= 1.0:
             raise ValueError(f"JudgeConfig.identity_share must be in [0, 1], got {self.identity_share}")
         for f in ("one_object_steps", "one_object_pair_steps", "single_only_steps", "describe_steps"):

@@ -247,6 +247,15 @@ def degrade(img: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return (img + sigma * torch.randn(img.shape, generator=g)).clamp(0, 1)
 
 
+def grain(img: torch.Tensor, sigma_max: float, rng: np.random.Generator) -> torch.Tensor:
+    """Faint pixel noise (sigma ~ U(0, sigma_max)) that changes no scene: a generator's output is never
+    exactly clean, and a judge trained only on exact renders and heavily degraded negatives reads any grain
+    as "changed" (identity reward 0.002 for every NP-Edit / Flow-GRPO sample, docs/embedded_models_sweeps.md)."""
+    sigma = float(rng.uniform(0.0, sigma_max))
+    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    return (img + sigma * torch.randn(img.shape, generator=g)).clamp(0, 1)
+
+
 # ---------------------------------------------------------------- question examples
 
 @dataclass
@@ -386,16 +395,25 @@ def render_examples(examples: list[Example], rng, resolution: int = 32) -> list[
 
 # ---------------------------------------------------------------- training
 
-def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int, change_head=None):
+def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int, change_head=None,
+          grain_prob: float = 0.0, grain_sigma: float = 0.0):
     """(Yes/No cross-entropy, accuracy, dense change-map loss or None). The change map (see
-    ``change_map_loss``) needs ``change_head`` and two-image examples."""
+    ``change_map_loss``) needs ``change_head`` and two-image examples. A share ``grain_prob`` of the
+    examples that are not degraded get ``grain`` on their last image, with the same answer; the change map
+    keeps the exact renders' labels."""
     slots = render_examples(examples, rng, resolution)
+    seen = slots
+    if grain_prob > 0:
+        seen = slots[:-1] + [slots[-1].clone()]
+        for i, e in enumerate(examples):
+            if not e.degrade and rng.random() < grain_prob:
+                seen[-1][i] = grain(seen[-1][i], grain_sigma, rng)
     questions = [e.question for e in examples]
     aux = None
     if change_head is None:
-        logits = scorer.yes_no_logits(slots, questions)
+        logits = scorer.yes_no_logits(seen, questions)
     else:
-        inputs = scorer.model_inputs(slots, questions)
+        inputs = scorer.model_inputs(seen, questions)
         out = scorer.model(**inputs, logits_to_keep=1, output_hidden_states=True)
         logits = out.logits[:, -1].float()[:, [scorer.yes_id, scorer.no_id]]
         aux = change_map_loss(change_head, out.hidden_states, inputs["input_ids"], scorer._image_token_id(),
@@ -588,6 +606,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup))
         * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
+    grain_args = (cfg.grain_prob, cfg.grain_sigma)
     loss0, desc0 = fixed_loss()
     history, t0 = [], time.time()
     model.train()
@@ -611,13 +630,13 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
             loss = aux
         elif step < cfg.describe_steps + cfg.single_only_steps:
             _, singles = draw(rng, 0, cfg.pair_batch + cfg.single_batch, k_obj)
-            ls, as_, _ = _loss(scorer, singles, rng, cfg.image_size)
+            ls, as_, _ = _loss(scorer, singles, rng, cfg.image_size, None, *grain_args)
             lp, ap, loss = torch.tensor(float("nan")), torch.tensor(float("nan")), ls
         else:
             k_pair = 1 if step - cfg.describe_steps - cfg.single_only_steps < cfg.one_object_pair_steps else 3
             pairs, singles = draw(rng, cfg.pair_batch, cfg.single_batch, k_obj, k_pair)
-            lp, ap, ch = _loss(scorer, pairs, rng, cfg.image_size, change_head)
-            ls, as_, _ = _loss(scorer, singles, rng, cfg.image_size)
+            lp, ap, ch = _loss(scorer, pairs, rng, cfg.image_size, change_head, *grain_args)
+            ls, as_, _ = _loss(scorer, singles, rng, cfg.image_size, None, *grain_args)
             loss = (lp * cfg.pair_batch + ls * cfg.single_batch) / (cfg.pair_batch + cfg.single_batch)
         if aux is not None and step >= cfg.describe_steps:
             loss = loss + 0.5 * aux

@@ -294,7 +294,12 @@ def test_latent_teacher_trains_its_vae_and_round_trips(tmp_path):
                                      ({"scene_aux_weight": -0.1}, "scene_aux_weight"),
                                      ({"latent_channels": 4}, "scene_aux_weight=0"),
                                      ({"scene_aux_t_weighting": "t"}, "scene_aux_t_weighting"),
-                                     ({"text_pretrain_steps": -1}, "text_pretrain_steps")])
+                                     ({"text_pretrain_steps": -1}, "text_pretrain_steps"),
+                                     ({"attn_ground_weight": -1.0}, "attn_ground_weight"),
+                                     ({"backbone": "sd3", "attn_ground_weight": 0.1}, "attn_ground_weight=0"),
+                                     ({"unet_attention_levels": 0, "scene_aux_weight": 0.0, "attn_ground_weight": 0.1},
+                                      "unet_attention_levels"),
+                                     ({"attn_ground_t_weighting": "t"}, "attn_ground_t_weighting")])
 def test_teacher_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
         TeacherConfig(**bad).validate()

@@ -143,10 +143,36 @@ def test_one_object_curriculum_limits_the_probe_scenes(tiny_cfg, tmp_path, monke
 
 @pytest.mark.parametrize("bad,key", [({"probe_types": ["shapes"]}, "probe_types"), ({"probe_types": []}, "probe_types"),
                                      ({"identity_share": 1.5}, "identity_share"),
-                                     ({"one_object_steps": -1}, "one_object_steps")])
+                                     ({"one_object_steps": -1}, "one_object_steps"),
+                                     ({"grain_prob": 1.5}, "grain_prob"), ({"grain_sigma": 0.1}, "grain_sigma")])
 def test_judge_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
         JudgeConfig(**bad)
+
+
+def test_grain_shows_faint_noise_on_the_edited_image_only_with_the_same_answers():
+    """grain_prob=1: every example that is not a degraded negative shows its last image with faint noise;
+    sources and degraded images are as rendered, and the answers do not change."""
+    from harness.scorers.tiny_judge import _loss
+
+    class Recorder:  # stands in for the scorer: keeps what the judge would be shown
+        def yes_no_logits(self, slots, questions):
+            self.slots = [s.clone() for s in slots]
+            return torch.zeros(len(questions), 2)
+
+    pairs, _ = sample_examples(np.random.default_rng(0), 24, 0, degrade_prob=0.5)
+    assert any(e.degrade for e in pairs) and not all(e.degrade for e in pairs)
+    clean, grainy = Recorder(), Recorder()
+    _loss(clean, pairs, np.random.default_rng(1), 32)
+    _loss(grainy, pairs, np.random.default_rng(1), 32, None, grain_prob=1.0, grain_sigma=0.04)
+    assert torch.equal(clean.slots[0], grainy.slots[0])  # the source is never touched
+    diff = (grainy.slots[1] - clean.slots[1]).abs().flatten(1)
+    for e, d in zip(pairs, diff):
+        if e.degrade:
+            assert d.max() == 0
+        else:  # noise of sigma <= 0.04: well inside the oracle's per-channel tolerance on average
+            assert 0 < d.mean() < 0.04
+    assert "grain_prob" not in JudgeConfig(grain_prob=0.0).cache_key()  # off: judges cached before the option keep their key
 
 
 def test_change_map_labels_and_gradient(tiny_cfg, tmp_path):
