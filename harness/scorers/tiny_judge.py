@@ -27,6 +27,7 @@ from harness.world.text import vocabulary
 
 from .questions import COUNT_WORDS, DESCRIBE, EDIT, IDENTITY, PROBES, TEMPLATES, VQA, question_words
 from .judge_config import JUDGE_VERSION, JudgeConfig  # noqa: F401 (re-exported)
+from .augment import grain
 from .scorer import SCORER_OPTIONS, HFVLMScorer
 
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "USER:", "ASSISTANT:", "Yes", "No"]
@@ -243,15 +244,6 @@ def degrade(img: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         w = torch.ones(3, 1, k, k) / (k * k)
         return F.conv2d(F.pad(img[None], [k // 2] * 4, mode="replicate"), w, groups=3)[0]
     sigma = float(rng.uniform(0.08, 0.25))
-    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    return (img + sigma * torch.randn(img.shape, generator=g)).clamp(0, 1)
-
-
-def grain(img: torch.Tensor, sigma_max: float, rng: np.random.Generator) -> torch.Tensor:
-    """Faint pixel noise (sigma ~ U(0, sigma_max)) that changes no scene: a generator's output is never
-    exactly clean, and a judge trained only on exact renders and heavily degraded negatives reads any grain
-    as "changed" (identity reward 0.002 for every NP-Edit / Flow-GRPO sample, docs/embedded_models_sweeps.md)."""
-    sigma = float(rng.uniform(0.0, sigma_max))
     g = torch.Generator().manual_seed(int(rng.integers(2**31)))
     return (img + sigma * torch.randn(img.shape, generator=g)).clamp(0, 1)
 

@@ -21,6 +21,7 @@ from harness.world.palette import BACKGROUNDS
 from harness.world.render import render_batch
 from harness.world.scene import GRID, random_scene
 
+from .augment import grain_batch
 from .judge_config import JudgeConfig
 from .scorer import clip_preprocess
 from .tiny_judge import build_processor, degrade, perturb
@@ -188,6 +189,8 @@ def pretrain_vision_tower(vision_tower, cfg: JudgeConfig, device="cpu", log=prin
         t0, t_eval, hist = time.time(), 0.0, []
         for step in range(steps):
             imgs, tgt = draw_batch(rng, cfg.vision_pretrain_batch, cfg.image_size, cover=cfg.vision_pretrain_cover)
+            if cfg.grain_prob > 0:  # the tower must read shapes through the grain the LLaVA stage shows it
+                imgs = grain_batch(imgs, cfg.grain_prob, cfg.grain_sigma, rng)
             pix = clip_preprocess(imgs.to(device), ip)
             tgt = {k: v.to(device) for k, v in tgt.items()}
             loss, _ = _losses(heads, feat(pix), tgt)

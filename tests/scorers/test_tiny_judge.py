@@ -172,6 +172,12 @@ def test_grain_shows_faint_noise_on_the_edited_image_only_with_the_same_answers(
             assert d.max() == 0
         else:  # noise of sigma <= 0.04: well inside the oracle's per-channel tolerance on average
             assert 0 < d.mean() < 0.04
+    from harness.scorers.augment import grain_batch  # the vision tower's pretraining batches
+
+    imgs = clean.slots[1]
+    assert torch.equal(grain_batch(imgs, 0.0, 0.04, np.random.default_rng(0)), imgs)
+    noisy = grain_batch(imgs, 1.0, 0.04, np.random.default_rng(0))
+    assert (noisy != imgs).flatten(1).any(1).all() and torch.equal(imgs, clean.slots[1])  # input kept
     assert "grain_prob" not in JudgeConfig(grain_prob=0.0).cache_key()  # off: judges cached before the option keep their key
 
 
