@@ -32,6 +32,7 @@ class RecordingCrossAttnProcessor:
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         bsz, n_q, _ = hidden_states.shape
+        attention_mask = attn.prepare_attention_mask(attention_mask, encoder_hidden_states.shape[1], bsz)
         query = attn.head_to_batch_dim(attn.to_q(hidden_states))
         key = attn.head_to_batch_dim(attn.to_k(encoder_hidden_states))
         value = attn.head_to_batch_dim(attn.to_v(encoder_hidden_states))
