@@ -116,7 +116,7 @@ class AttnGround:
         valid = (idx >= 0).float()  # [B, J]
         per_row = torch.zeros(idx.shape[0], device=dev)
         for p in probs:  # [B, Q, K]
-            g = int(round(p.shape[1] ** 0.5))
+            g = round(p.shape[1] ** 0.5)
             m = F.adaptive_avg_pool2d(masks, g).flatten(2)  # [B, J, Q] share of each position's pixels
             a = torch.gather(p.transpose(1, 2), 1, idx.clamp(min=0)[..., None].expand(-1, -1, p.shape[1]))
             token = (1 - (a * m).sum(-1) / a.sum(-1).clamp(min=1e-8)) ** 2  # [B, J]

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.models.attn_ground import AttnGround, RecordingCrossAttnProcessor, grounding_targets
+from harness.models.attn_ground import (
+    AttnGround,
+    RecordingCrossAttnProcessor,
+    grounding_targets,
+)
 from harness.models.edit_model import EditModel
 from harness.models.teacher import TeacherConfig, scene_batch, train_teacher
 from harness.world.render import object_mask
@@ -61,7 +65,7 @@ def test_loss_is_zero_for_grounded_attention_and_trains_attention_and_text():
     n_tokens = next(iter(ground._rec.values())).probs.shape[-1]
     # every position attends only to the word of what covers most of it: token and pixel loss ~ 0
     for rec in ground._rec.values():
-        g = int(round(rec.probs.shape[1] ** 0.5))
+        g = round(rec.probs.shape[1] ** 0.5)
         share = torch.nn.functional.adaptive_avg_pool2d(masks, g).flatten(2)[0]  # [J, Q]
         owner = idx[0][share.argmax(0)]
         rec.probs = torch.nn.functional.one_hot(owner, n_tokens).float()[None]
