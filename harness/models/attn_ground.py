@@ -24,8 +24,9 @@ from harness.world.render import object_mask
 
 
 class RecordingCrossAttnProcessor:
-    """diffusers' ``AttnProcessor`` for plain cross-attention (no masks or norms), keeping the head-averaged
-    attention probabilities [B, queries, tokens] of the last call."""
+    """diffusers' ``AttnProcessor`` for plain cross-attention (no norms, no residual: checked by
+    ``_cross_attention_layers``), keeping the head-averaged attention probabilities [B, queries, tokens] of
+    the last call."""
 
     def __init__(self):
         self.probs: torch.Tensor | None = None

@@ -27,7 +27,7 @@ from harness.world.text import vocabulary
 
 from .questions import COUNT_WORDS, DESCRIBE, EDIT, IDENTITY, PROBES, TEMPLATES, VQA, question_words
 from .judge_config import JUDGE_VERSION, JudgeConfig  # noqa: F401 (re-exported)
-from .augment import grain
+from .augment import gaussian_noise, grain_batch
 from .scorer import SCORER_OPTIONS, HFVLMScorer
 
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "USER:", "ASSISTANT:", "Yes", "No"]
@@ -243,9 +243,7 @@ def degrade(img: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         k = int(_pick(rng, [3, 5]))
         w = torch.ones(3, 1, k, k) / (k * k)
         return F.conv2d(F.pad(img[None], [k // 2] * 4, mode="replicate"), w, groups=3)[0]
-    sigma = float(rng.uniform(0.08, 0.25))
-    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    return (img + sigma * torch.randn(img.shape, generator=g)).clamp(0, 1)
+    return gaussian_noise(img, 0.08, 0.25, rng)
 
 
 # ---------------------------------------------------------------- question examples
@@ -396,10 +394,7 @@ def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int, ch
     slots = render_examples(examples, rng, resolution)
     seen = slots
     if grain_prob > 0:
-        seen = slots[:-1] + [slots[-1].clone()]
-        for i, e in enumerate(examples):
-            if not e.degrade and rng.random() < grain_prob:
-                seen[-1][i] = grain(seen[-1][i], grain_sigma, rng)
+        seen = slots[:-1] + [grain_batch(slots[-1], grain_prob, grain_sigma, rng, skip=[e.degrade for e in examples])]
     questions = [e.question for e in examples]
     aux = None
     if change_head is None:
