@@ -11,7 +11,8 @@ JUDGE_VERSION = "tiny-llava-judge-3"
 # they hold it, so an upgrade keeps the trained judge (the teacher does the same).
 ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False,
                  "difference_image": False, "grain_prob": 0.0, "grain_sigma": 0.04,
-                 "readout_aux_weight": 0.0, "readout_aux_layer": 3, "pair_stage_restart": False}
+                 "readout_aux_weight": 0.0, "readout_aux_layer": 3, "pair_stage_restart": False,
+                 "matched_pairs": False}
 
 
 @dataclass
@@ -60,6 +61,9 @@ class JudgeConfig:
     # steps (0.81 at 300); on 1-3-object scenes it is still at chance after 450 steps.
     one_object_steps: int = 400
     one_object_pair_steps: int = 400  # the same for the first N steps with two-image questions
+    # two-image questions in matched pairs: one source and question, once with an output whose answer is Yes and
+    # once with one whose answer is No, so the answer can only come from the output (not from the request)
+    matched_pairs: bool = False
     identity_share: float = 0.65  # share of identity (vs edit) questions among the two-image questions
     describe_steps: int = 0  # alignment stage: only dense describe-the-image / describe-the-change LM loss
     describe_batch: int = 16  # per image count, in the alignment stage and as an auxiliary loss after it
@@ -130,8 +134,9 @@ class JudgeConfig:
         if out.get("readout_aux_weight") == 0.0:
             for name in ("readout_aux_weight", "readout_aux_layer"):
                 out.pop(name)
-        if out.get("pair_stage_restart") is False:
-            out.pop("pair_stage_restart")
+        for name in ("pair_stage_restart", "matched_pairs"):
+            if out.get(name) is False:
+                out.pop(name)
         if out.get("grain_prob") == 0.0:
             for name in ("grain_prob", "grain_sigma"):
                 out.pop(name)  # the level means nothing while grain is off

@@ -343,16 +343,22 @@ def probe_example(scene: Scene, qtype: str, want: bool, rng) -> Example | None:
 
 def sample_examples(rng, n_pair: int, n_single: int, degrade_prob: float, probe_types=PROBE_TYPES,
                     remove_share: float = 0.3, max_objects: int = 3, pair_max_objects: int = 3,
-                    identity_share: float = 0.5) -> tuple[list, list]:
+                    identity_share: float = 0.5, matched: bool = False) -> tuple[list, list]:
     """Balanced Yes/No examples: n_pair two-image questions (a share ``identity_share`` of them identity
     questions, on scenes of at most ``pair_max_objects`` objects), n_single one-image questions
-    (probe scenes with at most ``max_objects`` objects)."""
+    (probe scenes with at most ``max_objects`` objects). ``matched``: the two-image questions come in
+    pairs, the same source and question once with a Yes output and once with a No output."""
     pairs, singles = [], []
     while len(pairs) < n_pair:
         case = random_case(rng, pair_max_objects)
         kind = IDENTITY if rng.random() < identity_share else EDIT
         if kind == EDIT and TEMPLATES[case.category][0].n_images == 1:
             continue  # removal edit questions are single-image
+        if matched and n_pair - len(pairs) >= 2:
+            yes, no = (edit_example(case, kind, want, rng, degrade_prob) for want in (True, False))
+            if yes is not None and no is not None:
+                pairs += [yes, no]
+            continue
         ex = edit_example(case, kind, len(pairs) % 2 == 0, rng, degrade_prob)
         if ex is not None:
             pairs.append(ex)
@@ -626,7 +632,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7001]))
     fixed_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7002]))
     draw = lambda r, n_pair, n_single, k=3, k_pair=3: sample_examples(  # noqa: E731
-        r, n_pair, n_single, cfg.degrade_prob, cfg.probe_types, cfg.remove_share, k, k_pair, cfg.identity_share)
+        r, n_pair, n_single, cfg.degrade_prob, cfg.probe_types, cfg.remove_share, k, k_pair, cfg.identity_share,
+        cfg.matched_pairs)
     # Held-fixed batch for before/after losses; pairs only count if training reaches them.
     fixed = draw(fixed_rng, 64 if cfg.steps > cfg.single_only_steps + cfg.describe_steps else 0, 64)
 

@@ -312,6 +312,23 @@ def test_pair_stage_restart_gives_the_two_image_stage_its_own_schedule():
     assert "pair_stage_restart" not in cfg.cache_key() and r.cache_key()["pair_stage_restart"] is True
 
 
+def test_matched_pairs_share_source_and_question_with_opposite_answers():
+    """matched: every two consecutive two-image questions show the same source and ask the same question,
+    the first with an output whose exact answer is Yes, the second No (so only the output tells them
+    apart); off, the examples are drawn one by one (still balanced)."""
+    pairs, _ = sample_examples(np.random.default_rng(0), 32, 0, degrade_prob=0.1, identity_share=0.65, matched=True)
+    assert len(pairs) == 32
+    for yes, no in zip(pairs[::2], pairs[1::2]):
+        assert yes.question == no.question and yes.images[0] == no.images[0] and yes.qtype == no.qtype
+        assert yes.answer and not no.answer
+        assert no.degrade or yes.images[1] != no.images[1]
+    loose, _ = sample_examples(np.random.default_rng(0), 32, 0, degrade_prob=0.1, identity_share=0.65)
+    assert sum(e.answer for e in loose) == 16
+    assert sum(a.question == b.question for a, b in zip(loose[::2], loose[1::2])) < 16
+    assert "matched_pairs" not in JudgeConfig().cache_key()
+    assert JudgeConfig(matched_pairs=True).cache_key()["matched_pairs"] is True
+
+
 def test_difference_image_is_saved_with_the_judge_and_prompts_three_images(tiny_cfg, tmp_path):
     """With difference_image the judge trains on, saves and is reloaded with a third image
     0.5 + (edited - source) / 2; the pixel gradient reaches the edited image through it too."""
