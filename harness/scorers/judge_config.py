@@ -10,9 +10,7 @@ JUDGE_VERSION = "tiny-llava-judge-3"
 # Options added after judges were cached, with their neutral value: left out of the cache key while
 # they hold it, so an upgrade keeps the trained judge (the teacher does the same).
 ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False,
-                 "difference_image": False, "grain_prob": 0.0, "grain_sigma": 0.04,
-                 "readout_aux_weight": 0.0, "readout_aux_layer": 3, "pair_stage_restart": False,
-                 "matched_pairs": False}
+                 "difference_image": False, "grain_prob": 0.0, "grain_sigma": 0.04}
 
 
 @dataclass
@@ -53,17 +51,11 @@ class JudgeConfig:
                                                              "shape", "shape", "shape"])
     remove_share: float = 0.3  # share of one-image questions that are the removal edit question
     single_only_steps: int = 700  # curriculum: one-image Yes/No questions (+ VQA) only, before the pairs
-    # the learning-rate schedule (warm-up + cosine) starts again with the two-image stage, as LLaVA's stages
-    # each have their own; with one schedule over all steps the pair questions get its low tail
-    pair_stage_restart: bool = False
     # curriculum inside that stage: the first N LLaVA steps ask one-image questions about one-object scenes.
     # Measured (LM-only on a trained tower): shape Yes/No on one-object scenes leaves chance after ~150
     # steps (0.81 at 300); on 1-3-object scenes it is still at chance after 450 steps.
     one_object_steps: int = 400
     one_object_pair_steps: int = 400  # the same for the first N steps with two-image questions
-    # two-image questions in matched pairs: one source and question, once with an output whose answer is Yes and
-    # once with one whose answer is No, so the answer can only come from the output (not from the request)
-    matched_pairs: bool = False
     identity_share: float = 0.65  # share of identity (vs edit) questions among the two-image questions
     describe_steps: int = 0  # alignment stage: only dense describe-the-image / describe-the-change LM loss
     describe_batch: int = 16  # per image count, in the alignment stage and as an auxiliary loss after it
@@ -114,11 +106,6 @@ class JudgeConfig:
     # comparison the identity and edit questions need is in the pixels instead of across 16 token
     # positions; saved beside the judge (scorer_options.json) so every later load prompts it the same way
     difference_image: bool = True  # edit 0.75 -> 0.85, identity 0.69 -> 0.80 held out (J_diff vs J_ch2)
-    # Dense supervision of the answer token (tiny_judge.readout_loss): from its hidden state at LM layer
-    # `readout_aux_layer`, predict per patch what changed, where the objects the request may change are,
-    # and what changed outside them. Training only (the head is not saved). 0: off.
-    readout_aux_weight: float = 0.0
-    readout_aux_layer: int = 3
     version: str = JUDGE_VERSION
 
     def cache_key(self) -> dict:
@@ -131,12 +118,6 @@ class JudgeConfig:
             out.pop("change_aux_violation")
         if out.get("difference_image") is False:
             out.pop("difference_image")
-        if out.get("readout_aux_weight") == 0.0:
-            for name in ("readout_aux_weight", "readout_aux_layer"):
-                out.pop(name)
-        for name in ("pair_stage_restart", "matched_pairs"):
-            if out.get(name) is False:
-                out.pop(name)
         if out.get("grain_prob") == 0.0:
             for name in ("grain_prob", "grain_sigma"):
                 out.pop(name)  # the level means nothing while grain is off
@@ -154,11 +135,6 @@ class JudgeConfig:
                              f"negative), got {self.grain_sigma!r}")
         if not 0.0 <= self.identity_share <= 1.0:
             raise ValueError(f"JudgeConfig.identity_share must be in [0, 1], got {self.identity_share}")
-        if self.readout_aux_weight < 0:
-            raise ValueError(f"JudgeConfig.readout_aux_weight must be >= 0 (0: off), got {self.readout_aux_weight!r}")
-        if self.readout_aux_weight > 0 and not 0 <= self.readout_aux_layer <= self.text_layers:
-            raise ValueError(f"JudgeConfig.readout_aux_layer must be in [0, text_layers={self.text_layers}], "
-                             f"got {self.readout_aux_layer!r}")
         for f in ("one_object_steps", "one_object_pair_steps", "single_only_steps", "describe_steps"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 0:
                 raise ValueError(f"JudgeConfig.{f} must be an int >= 0, got {getattr(self, f)!r}")

@@ -343,22 +343,16 @@ def probe_example(scene: Scene, qtype: str, want: bool, rng) -> Example | None:
 
 def sample_examples(rng, n_pair: int, n_single: int, degrade_prob: float, probe_types=PROBE_TYPES,
                     remove_share: float = 0.3, max_objects: int = 3, pair_max_objects: int = 3,
-                    identity_share: float = 0.5, matched: bool = False) -> tuple[list, list]:
+                    identity_share: float = 0.5) -> tuple[list, list]:
     """Balanced Yes/No examples: n_pair two-image questions (a share ``identity_share`` of them identity
     questions, on scenes of at most ``pair_max_objects`` objects), n_single one-image questions
-    (probe scenes with at most ``max_objects`` objects). ``matched``: the two-image questions come in
-    pairs, the same source and question once with a Yes output and once with a No output."""
+    (probe scenes with at most ``max_objects`` objects)."""
     pairs, singles = [], []
     while len(pairs) < n_pair:
         case = random_case(rng, pair_max_objects)
         kind = IDENTITY if rng.random() < identity_share else EDIT
         if kind == EDIT and TEMPLATES[case.category][0].n_images == 1:
             continue  # removal edit questions are single-image
-        if matched and n_pair - len(pairs) >= 2:
-            yes, no = (edit_example(case, kind, want, rng, degrade_prob) for want in (True, False))
-            if yes is not None and no is not None:
-                pairs += [yes, no]
-            continue
         ex = edit_example(case, kind, len(pairs) % 2 == 0, rng, degrade_prob)
         if ex is not None:
             pairs.append(ex)
@@ -392,33 +386,27 @@ def render_examples(examples: list[Example], rng, resolution: int = 32) -> list[
 # ---------------------------------------------------------------- training
 
 def _loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int, change_head=None,
-          grain_prob: float = 0.0, grain_sigma: float = 0.0, readout_head=None):
-    """(Yes/No cross-entropy, accuracy, {name: dense auxiliary loss}). The change map (see
-    ``change_map_loss``) needs ``change_head``, the answer-token readout (``readout_loss``) needs
-    ``readout_head``; both need two-image examples. A share ``grain_prob`` of the examples that are not
-    degraded get ``grain`` on their last image, with the same answer; the dense maps keep the exact
-    renders' labels."""
+          grain_prob: float = 0.0, grain_sigma: float = 0.0):
+    """(Yes/No cross-entropy, accuracy, dense change-map loss or None). The change map (see
+    ``change_map_loss``) needs ``change_head`` and two-image examples. A share ``grain_prob`` of the
+    examples that are not degraded get ``grain`` on their last image, with the same answer; the change map
+    keeps the exact renders' labels."""
     slots = render_examples(examples, rng, resolution)
     seen = slots
     if grain_prob > 0:
         seen = slots[:-1] + [grain_batch(slots[-1], grain_prob, grain_sigma, rng, skip=[e.degrade for e in examples])]
     questions = [e.question for e in examples]
-    aux = {}
-    if change_head is None and readout_head is None:
+    aux = None
+    if change_head is None:
         logits = scorer.yes_no_logits(seen, questions)
     else:
         inputs = scorer.model_inputs(seen, questions)
         out = scorer.model(**inputs, logits_to_keep=1, output_hidden_states=True)
         logits = out.logits[:, -1].float()[:, [scorer.yes_id, scorer.no_id]]
-        keep = [not e.degrade for e in examples]
-        if change_head is not None:
-            aux["change"] = change_map_loss(
-                change_head, out.hidden_states, inputs["input_ids"], scorer._image_token_id(), slots, keep,
-                [e.allowed for e in examples] if change_head[1].out_features > 1 else None,
-                n_images=len(scorer.prompt_slots(slots)))
-        if readout_head is not None:
-            aux["readout"] = readout_loss(readout_head, out.hidden_states, slots, keep,
-                                          [e.allowed for e in examples])
+        aux = change_map_loss(change_head, out.hidden_states, inputs["input_ids"], scorer._image_token_id(),
+                              slots, [not e.degrade for e in examples],
+                              [e.allowed for e in examples] if change_head[1].out_features > 1 else None,
+                              n_images=len(scorer.prompt_slots(slots)))
     target = torch.tensor([0 if e.answer else 1 for e in examples], device=logits.device)  # class 0 = Yes
     loss = F.cross_entropy(logits, target)  # 2-way CE == BCE on the Yes-No difference
     acc = (logits.argmax(-1) == target).float().mean()
@@ -480,48 +468,6 @@ def change_map_loss(head, hidden_states, input_ids, image_token_id: int, slots, 
         per = F.binary_cross_entropy_with_logits(logits[..., 1], viol, reduction="none")
         loss = loss + (per * wv).sum() / wv.sum().clamp(min=1)
     return loss
-
-
-def allowed_cells(allowed: list, patch: int, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """[B, cells] 1.0 where a pixel of an object the request may change lies (see ``allowed_objects``),
-    and a [B] weight that is 0 where that is not defined (background change, one-image questions)."""
-    from harness.world.render import object_mask
-
-    cells = torch.zeros(len(allowed), resolution, resolution, dtype=torch.bool)
-    for k, objs in enumerate(allowed):
-        if objs:
-            cells[k] = torch.from_numpy(sum(object_mask(o, resolution) for o in objs) > 0)
-    weight = torch.tensor([objs is not None for objs in allowed], dtype=torch.float32)
-    return _any_per_patch(cells, patch), weight
-
-
-def readout_targets(slots, allowed, n_cells: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """([B, 3, cells] targets, [B, 3] defined): changed between the two renders; covered by an object the
-    request may change; changed outside those objects (the identity question per patch, see
-    ``violation_cells``). The last two are undefined (weight 0) where ``allowed`` is None."""
-    a, b = slots[0], slots[1]
-    res = a.shape[-1]
-    patch = res // math.isqrt(n_cells)
-    region, defined = allowed_cells(allowed, patch, res)
-    viol, _ = violation_cells(a, b, allowed, patch)
-    targets = torch.stack([change_cells(a, b, patch), region.to(a.device), viol], 1)
-    weights = torch.stack([torch.ones_like(defined), defined, defined], 1).to(a.device)
-    return targets, weights
-
-
-def readout_loss(head, hidden_states, slots, keep, allowed) -> torch.Tensor:
-    """Dense supervision of the answer token: from its hidden state at language-model layer ``head[0]``,
-    predict the three maps of ``readout_targets``. The change map teaches the image tokens to compare; this
-    asks the one token the Yes/No logits are read from to gather where the change is and where the named
-    object is, which the identity answer needs (it was near chance on "the request applied to another
-    object", docs/embedded_models_sweeps.md). Degraded examples (``keep`` False) are left out."""
-    layer, linear = head
-    h = hidden_states[layer][:, -1]  # left padding: the last position is the answer token
-    n = linear.out_features // 3
-    targets, weights = readout_targets([x.to(h.device) for x in slots[:2]], allowed, n)
-    w = weights * torch.tensor(keep, dtype=h.dtype, device=h.device)[:, None]  # [B, 3]
-    per = F.binary_cross_entropy_with_logits(linear(h).view(len(h), 3, n), targets, reduction="none").mean(-1)
-    return ((per * w).sum(0) / w.sum(0).clamp(min=1)).sum()  # each map averaged over its defined examples
 
 
 def describe_scene(scene: Scene) -> str:
@@ -596,17 +542,6 @@ def _describe_loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution
     return out.loss
 
 
-def judge_lr_factor(step: int, cfg: JudgeConfig) -> float:
-    """Linear warm-up then cosine to 0 over the run, or, with ``pair_stage_restart``, over each stage (the
-    one-image stage and the two-image stage) separately."""
-    start, length = 0, cfg.steps
-    pair_start = cfg.describe_steps + cfg.single_only_steps
-    if cfg.pair_stage_restart and 0 < pair_start < cfg.steps:
-        start, length = (0, pair_start) if step < pair_start else (pair_start, cfg.steps - pair_start)
-    s = step - start
-    return min(1.0, (s + 1) / max(1, cfg.warmup)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, length))))
-
-
 def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_step=None) -> dict:
     """Train the judge and save model + processor into out_dir. Returns a summary dict.
 
@@ -632,8 +567,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7001]))
     fixed_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7002]))
     draw = lambda r, n_pair, n_single, k=3, k_pair=3: sample_examples(  # noqa: E731
-        r, n_pair, n_single, cfg.degrade_prob, cfg.probe_types, cfg.remove_share, k, k_pair, cfg.identity_share,
-        cfg.matched_pairs)
+        r, n_pair, n_single, cfg.degrade_prob, cfg.probe_types, cfg.remove_share, k, k_pair, cfg.identity_share)
     # Held-fixed batch for before/after losses; pairs only count if training reaches them.
     fixed = draw(fixed_rng, 64 if cfg.steps > cfg.single_only_steps + cfg.describe_steps else 0, 64)
 
@@ -653,15 +587,12 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     if cfg.change_aux_weight > 0:
         lin = torch.nn.Linear(cfg.text_hidden, 2 if cfg.change_aux_violation else 1).to(device)
         change_head = (cfg.change_aux_layer, lin)
-    readout_head = None
-    if cfg.readout_aux_weight > 0:
-        n_cells = (cfg.image_size // cfg.patch_size) ** 2
-        readout_head = (cfg.readout_aux_layer, torch.nn.Linear(cfg.text_hidden, 3 * n_cells).to(device))
     params = list(model.parameters()) + (list(dense_aux.heads.parameters()) if dense_aux else []) \
-        + (list(change_head[1].parameters()) if change_head else []) \
-        + (list(readout_head[1].parameters()) if readout_head else [])
+        + (list(change_head[1].parameters()) if change_head else [])
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: judge_lr_factor(s, cfg))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup))
+        * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
     grain_args = (cfg.grain_prob, cfg.grain_sigma)
     loss0, desc0 = fixed_loss()
     history, t0 = [], time.time()
@@ -691,9 +622,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
         else:
             k_pair = 1 if step - cfg.describe_steps - cfg.single_only_steps < cfg.one_object_pair_steps else 3
             pairs, singles = draw(rng, cfg.pair_batch, cfg.single_batch, k_obj, k_pair)
-            lp, ap, dense = _loss(scorer, pairs, rng, cfg.image_size, change_head, *grain_args, readout_head)
-            if dense:  # the dense pair maps, weighted
-                ch = sum(getattr(cfg, f"{k}_aux_weight") * v for k, v in dense.items())
+            lp, ap, ch = _loss(scorer, pairs, rng, cfg.image_size, change_head, *grain_args)
             ls, as_, _ = _loss(scorer, singles, rng, cfg.image_size, None, *grain_args)
             loss = (lp * cfg.pair_batch + ls * cfg.single_batch) / (cfg.pair_batch + cfg.single_batch)
         if aux is not None and step >= cfg.describe_steps:
@@ -701,7 +630,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
         if dense_aux is not None:
             loss = loss + cfg.dense_aux_weight * dense_aux.loss()
         if ch is not None:
-            loss = loss + ch
+            loss = loss + cfg.change_aux_weight * ch
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -716,7 +645,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
                 warnings.simplefilter("ignore", RuntimeWarning)
                 h = np.nanmean(history[-50:], axis=0)
             log(f"judge step {step + 1}/{cfg.steps}: pair loss {h[0]:.3f} acc {h[1]:.2f} | "
-                f"single loss {h[2]:.3f} acc {h[3]:.2f} | aux (describe+vqa) {h[4]:.3f} | dense pair maps {h[5]:.3f} | "
+                f"single loss {h[2]:.3f} acc {h[3]:.2f} | aux (describe+vqa) {h[4]:.3f} | change map {h[5]:.3f} | "
                 f"{time.time() - t0:.0f}s")
     loss1, desc1 = fixed_loss()
     model.eval().to("cpu")

@@ -144,9 +144,7 @@ def test_one_object_curriculum_limits_the_probe_scenes(tiny_cfg, tmp_path, monke
 @pytest.mark.parametrize("bad,key", [({"probe_types": ["shapes"]}, "probe_types"), ({"probe_types": []}, "probe_types"),
                                      ({"identity_share": 1.5}, "identity_share"),
                                      ({"one_object_steps": -1}, "one_object_steps"),
-                                     ({"grain_prob": 1.5}, "grain_prob"), ({"grain_sigma": 0.1}, "grain_sigma"),
-                                     ({"readout_aux_weight": -1.0}, "readout_aux_weight"),
-                                     ({"readout_aux_weight": 1.0, "readout_aux_layer": 9}, "readout_aux_layer")])
+                                     ({"grain_prob": 1.5}, "grain_prob"), ({"grain_sigma": 0.1}, "grain_sigma")])
 def test_judge_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
         JudgeConfig(**bad)
@@ -174,9 +172,7 @@ def test_grain_shows_faint_noise_on_the_edited_image_only_with_the_same_answers(
             assert d.max() == 0
         else:  # noise of sigma <= 0.04: well inside the oracle's per-channel tolerance on average
             assert 0 < d.mean() < 0.04
-    from harness.scorers.augment import (
-        grain_batch,  # the vision tower's pretraining batches
-    )
+    from harness.scorers.augment import grain_batch  # the vision tower's pretraining batches
 
     imgs = clean.slots[1]
     assert torch.equal(grain_batch(imgs, 0.0, 0.04, np.random.default_rng(0)), imgs)
@@ -240,95 +236,6 @@ def test_violation_map_marks_changes_outside_the_named_object():
     assert allowed_objects(bg, src) is None  # not defined: every background pixel may change
 
 
-def test_readout_targets_and_loss_on_the_answer_token(tiny_cfg, tmp_path):
-    """The answer-token readout: the three per-patch maps are exact (a correct recolour changes only the
-    named object's patches; the same request applied to the other object is a violation there), a head
-    that predicts them has a near-zero loss and one that predicts their opposite a large one, and the
-    loss trains through the language model."""
-    from harness.scorers.tiny_judge import (
-        Case,
-        allowed_objects,
-        readout_loss,
-        readout_targets,
-        train_judge,
-    )
-    from harness.world.edits import sample_edit
-    from harness.world.render import object_mask, render_batch
-    from harness.world.scene import Obj, Scene
-
-    circle, square = Obj("circle", "red", "medium", 1, 1), Obj("square", "blue", "medium", 4, 4)
-    src = Scene("white", (circle, square))
-    e = next(e for seed in range(100) if (e := sample_edit(src, "color_alter", np.random.default_rng(seed)))
-             and e.spec["index"] == 0)  # recolour the circle
-    case = Case(src, "color_alter", e.spec, e.target, e.instruction, e.object_name)
-    wrong = Scene("white", (circle, replace(square, color=e.spec["color"])))  # the square recoloured instead
-    bg = Case(src, "background_change", {"background": "black"}, src, "x", "")
-    outs, allowed = [e.target, wrong, src], [allowed_objects(case, e.target), allowed_objects(case, wrong), None]
-    slots = [render_batch([src] * 3, 32), render_batch(outs, 32)]
-    assert allowed_objects(bg, src) is None
-    targets, weights = readout_targets(slots, allowed, 16)
-
-    def cells(obj):
-        return torch.from_numpy(object_mask(obj, 32) > 0).view(4, 8, 4, 8).amax((1, 3)).flatten().float()
-
-    assert torch.equal(targets[0, 0], cells(circle)) and torch.equal(targets[0, 1], cells(circle))
-    assert targets[0, 2].sum() == 0  # a correct edit: nothing changed outside the named object
-    assert torch.equal(targets[1, 0], cells(square)) and torch.equal(targets[1, 2], cells(square))
-    assert weights.tolist() == [[1, 1, 1], [1, 1, 1], [1, 0, 0]]  # background change: only "changed" defined
-    # a head that reads the targets off a one-hot hidden state
-    hidden = torch.zeros(3, 5, 8)
-    hidden[torch.arange(3), -1, torch.arange(3)] = 1.0
-    head = torch.nn.Linear(8, 48, bias=False)
-    with torch.no_grad():
-        head.weight.zero_()
-        head.weight[:, :3] = 30 * (2 * targets.flatten(1).T - 1)
-    good = float(readout_loss((0, head), (hidden,), slots, [True] * 3, allowed).detach())
-    with torch.no_grad():
-        head.weight.neg_()
-    bad = float(readout_loss((0, head), (hidden,), slots, [True] * 3, allowed).detach())
-    assert good < 1e-6 and bad > 10
-    # in training it is logged with the change map and moves; off, it stays out of the cache key
-    cfg = replace(tiny_cfg, steps=4, single_only_steps=0, pair_batch=8, lr=1e-2, change_aux_weight=0.0,
-                  readout_aux_weight=1.0, readout_aux_layer=1)
-    dense = np.array(train_judge(cfg, tmp_path / "j", log=None)["history"], dtype=float)[:, 5]
-    assert np.isfinite(dense).all() and dense[-1] != dense[0]
-    assert "readout_aux_weight" not in JudgeConfig().cache_key() and cfg.cache_key()["readout_aux_layer"] == 1
-
-
-def test_pair_stage_restart_gives_the_two_image_stage_its_own_schedule():
-    """Off: one warm-up + cosine over the whole run (the schedule judges were cached with). On: the
-    one-image stage ends annealed and the two-image stage warms up again from its first step."""
-    import math
-
-    from harness.scorers.tiny_judge import judge_lr_factor
-
-    cfg = JudgeConfig(steps=1000, single_only_steps=400, warmup=50)
-    for s in (0, 49, 400, 999):
-        assert judge_lr_factor(s, cfg) == pytest.approx(min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * s / 1000)))
-    r = replace(cfg, pair_stage_restart=True)
-    assert judge_lr_factor(399, r) < 1e-4 and judge_lr_factor(400, r) == pytest.approx(1 / 50)
-    assert judge_lr_factor(449, r) == pytest.approx(0.5 * (1 + math.cos(math.pi * 49 / 600)))
-    assert judge_lr_factor(999, r) < 1e-4
-    assert "pair_stage_restart" not in cfg.cache_key() and r.cache_key()["pair_stage_restart"] is True
-
-
-def test_matched_pairs_share_source_and_question_with_opposite_answers():
-    """matched: every two consecutive two-image questions show the same source and ask the same question,
-    the first with an output whose exact answer is Yes, the second No (so only the output tells them
-    apart); off, the examples are drawn one by one (still balanced)."""
-    pairs, _ = sample_examples(np.random.default_rng(0), 32, 0, degrade_prob=0.1, identity_share=0.65, matched=True)
-    assert len(pairs) == 32
-    for yes, no in zip(pairs[::2], pairs[1::2]):
-        assert yes.question == no.question and yes.images[0] == no.images[0] and yes.qtype == no.qtype
-        assert yes.answer and not no.answer
-        assert no.degrade or yes.images[1] != no.images[1]
-    loose, _ = sample_examples(np.random.default_rng(0), 32, 0, degrade_prob=0.1, identity_share=0.65)
-    assert sum(e.answer for e in loose) == 16
-    assert sum(a.question == b.question for a, b in zip(loose[::2], loose[1::2])) < 16
-    assert "matched_pairs" not in JudgeConfig().cache_key()
-    assert JudgeConfig(matched_pairs=True).cache_key()["matched_pairs"] is True
-
-
 def test_difference_image_is_saved_with_the_judge_and_prompts_three_images(tiny_cfg, tmp_path):
     """With difference_image the judge trains on, saves and is reloaded with a third image
     0.5 + (edited - source) / 2; the pixel gradient reaches the edited image through it too."""
@@ -345,7 +252,7 @@ def test_difference_image_is_saved_with_the_judge_and_prompts_three_images(tiny_
     src, out = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     ids = scorer.model_inputs([src, out], ["is the rest unchanged"] * 2)["input_ids"]
     single = scorer.model_inputs([src], ["is the rest unchanged"] * 2)["input_ids"]
-    image_tokens = lambda x: int((x[0] == scorer._image_token_id()).sum())
+    image_tokens = lambda x: int((x[0] == scorer._image_token_id()).sum())  # noqa: E731
     assert image_tokens(ids) == 3 * image_tokens(single)
     assert torch.equal(difference_slot(src, src), torch.full_like(src, 0.5))
     # the third image is what the model sees: scoring [src, out] equals scoring with it spelled out
