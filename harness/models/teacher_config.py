@@ -22,7 +22,8 @@ class TeacherConfig:
     # docs/embedded_models_sweeps.md, caption match 0.47 at 2000 steps against 0.01 for the old DiT default).
     # The teacher is short of steps, not of samples: at equal time (one thread, ~11 min while the judge trains
     # on the other core) 4000 steps of batch 8 give `probe teacher` realism 0.74 against 0.59 for 2000 steps of
-    # batch 16, at the same caption match (0.49 / 0.50; runs U_hb and U_tpsa). 4000 steps of batch 16: 0.86.
+    # batch 16, at the same caption match (0.49 / 0.50; runs U_hb and U_tpsa). 4000 steps of batch 16 reach match
+    # 0.59 and realism 0.86, but in twice the time, which the 15-minute `prepare` does not have.
     # (The DiT, backbone=sd3: ~0.20 s/step at batch 16, lr 3e-3, 3400 steps.)
     steps: int = 4000
     batch_size: int = 8
