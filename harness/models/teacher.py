@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from harness.atomic_io import write_json
 from harness.cache import cached_build
 from harness.models.edit_model import EditModel
+from harness.models.optim import adamw
 from harness.models.samplers import euler_sample
 from harness.models.teacher_config import TIMESTEP_SCHEMES, TeacherConfig  # noqa: F401 (re-exported)
 from harness.world.render import render_batch
@@ -140,7 +141,7 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
     if cfg.attn_ground_weight > 0:
         from harness.models.attn_ground import AttnGround
         attn_ground = AttnGround(model.transformer)
-    opt = torch.optim.AdamW(params + (list(scene_aux.parameters()) if scene_aux else []), lr=cfg.lr,
+    opt = adamw(params + (list(scene_aux.parameters()) if scene_aux else []), lr=cfg.lr,
                             betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
     ema = [p.detach().clone() for p in params] if cfg.ema_decay > 0 else None

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness.models.optim import adamw
 from harness.world.palette import BACKGROUNDS, COLORS, SHAPES
 from harness.world.scene import MAX_OBJECTS, random_scene
 from harness.world.text import caption
@@ -50,7 +51,7 @@ def pretrain_text_encoder(text_encoder, steps: int, batch_size: int = 64, lr: fl
                                  "count": torch.nn.Linear(d, MAX_OBJECTS + 1)})
     heads.to(dev)
     params = list(text_encoder.parameters()) + list(heads.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    opt = adamw(params, lr=lr, weight_decay=0.0)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 303]))
     text_encoder.train()
     acc: dict = {}

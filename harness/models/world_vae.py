@@ -10,6 +10,7 @@ import torch
 from diffusers import AutoencoderKL
 from tqdm.auto import tqdm
 
+from harness.models.optim import adamw
 from harness.world.render import render_batch
 from harness.world.scene import random_scene
 
@@ -27,7 +28,7 @@ def train_world_vae(cfg, device: str = "cpu", progress: bool = True, log=None) -
     """Reconstruction (MSE + small KL) on fresh scenes; then sets scaling/shift so latents have unit std.
     ``cfg`` is the TeacherConfig (vae_* fields)."""
     vae = build_world_vae(cfg.resolution, cfg.latent_channels, tuple(cfg.vae_blocks), cfg.seed).to(device)
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, betas=(0.9, 0.99))
+    opt = adamw(vae.parameters(), lr=cfg.vae_lr, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 50) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / cfg.vae_steps))))
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 303]))

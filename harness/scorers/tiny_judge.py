@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from harness.atomic_io import write_json
 from harness.cache import cached_build
+from harness.models.optim import adamw
 from harness.world.edits import CATEGORIES, DIRECTIONS, preserved, sample_edit
 from harness.world.palette import BACKGROUNDS, COLORS, SHAPES, SIZE_ORDER
 from harness.world.render import render_batch
@@ -589,7 +590,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
         change_head = (cfg.change_aux_layer, lin)
     params = list(model.parameters()) + (list(dense_aux.heads.parameters()) if dense_aux else []) \
         + (list(change_head[1].parameters()) if change_head else [])
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+    opt = adamw(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup))
         * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))

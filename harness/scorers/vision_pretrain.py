@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness.models.optim import adamw
 from harness.world.cell_targets import COVER_MIN, N_ATTR, PER_CELL, scene_targets  # noqa: F401
 from harness.world.palette import BACKGROUNDS
 from harness.world.render import render_batch
@@ -167,7 +168,7 @@ def pretrain_vision_tower(vision_tower, cfg: JudgeConfig, device="cpu", log=prin
         params = [p for p in vision_tower.parameters() if p.requires_grad] + list(heads.parameters())
         if projector is not None:
             params += [p for p in projector.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=cfg.vision_pretrain_lr, betas=(0.9, 0.98), weight_decay=0.01)
+        opt = adamw(params, lr=cfg.vision_pretrain_lr, betas=(0.9, 0.98), weight_decay=0.01)
         warm = max(1, min(50, steps // 10))
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))

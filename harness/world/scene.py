@@ -88,14 +88,34 @@ def is_valid(scene: Scene) -> bool:
     return True
 
 
+def _cell_boxes(size: str) -> np.ndarray:
+    """[GRID*GRID, 4] extents of an object of `size` at every cell, row-major (y, then x)."""
+    r = SIZES[size]
+    c = (np.arange(GRID) + 0.5) / GRID  # cell_center, vectorised
+    cy, cx = np.repeat(c, GRID), np.tile(c, GRID)
+    return np.stack([cx - r, cy - r, cx + r, cy + r], axis=1)
+
+
+_CELLS = [(y, x) for y in range(GRID) for x in range(GRID)]
+# per size: the cell boxes and which of them are in bounds (the same comparisons as in_bounds)
+_BOXES = {s: _cell_boxes(s) for s in SIZES}
+_IN_BOUNDS = {s: (np.minimum(b[:, 0], b[:, 1]) >= MARGIN - _EPS) & (np.maximum(b[:, 2], b[:, 3]) <= 1 - MARGIN + _EPS)
+              for s, b in _BOXES.items()}
+
+
 def placements(others, sizes=None) -> list[tuple[str, int, int]]:
-    """All (size, x, y) that fit next to `others`, in a fixed order."""
+    """All (size, x, y) that fit next to `others`, in a fixed order (size, then y, then x).
+    Vectorised `fits` over the grid: it ran once per cell in Python and was ~15 % of a judge step."""
     out = []
     for size in sizes or SIZES:
-        for y in range(GRID):
-            for x in range(GRID):
-                if fits(Obj("circle", "red", size, x, y), others):
-                    out.append((size, x, y))
+        b = _BOXES[size]
+        ok = _IN_BOUNDS[size].copy()
+        for o in others:  # the same comparisons as separated(), one object against all cells
+            ox0, oy0, ox1, oy1 = extent(o)
+            gap_x = np.maximum(ox0 - b[:, 2], b[:, 0] - ox1)
+            gap_y = np.maximum(oy0 - b[:, 3], b[:, 1] - oy1)
+            ok &= np.maximum(gap_x, gap_y) >= MARGIN - _EPS
+        out.extend((size, _CELLS[i][1], _CELLS[i][0]) for i in np.flatnonzero(ok))
     return out
 
 

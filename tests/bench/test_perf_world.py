@@ -18,3 +18,13 @@ def test_oracle_scores_a_batch(benchmark):
 
     scores = benchmark(score_all)
     assert all(s["edit_success"] == 1.0 for s in scores)
+
+
+def test_random_scenes(benchmark):
+    import numpy as np
+
+    from harness.world.scene import random_scene
+
+    rng = np.random.default_rng(0)
+    scenes = benchmark(lambda: [random_scene(rng) for _ in range(256)])
+    assert len(scenes) == 256 and all(1 <= len(s.objects) <= 3 for s in scenes)
