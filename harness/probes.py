@@ -23,7 +23,7 @@ def _scene_match(parsed, scene) -> bool:
 
 
 @torch.no_grad()
-def probe_teacher(teacher, n: int = 128, steps: int = 25, cfg_scale: float = 3.0, seed: int = 1234,
+def probe_teacher(teacher, n: int = 128, steps: int = 25, cfg_scale: float = 2.0, seed: int = 1234,
                   batch_size: int = 32) -> dict:
     from harness.models.samplers import euler_sample
     from harness.world import oracle
