@@ -35,11 +35,13 @@ class JudgeConfig:
     # 0.1 got single-object colour VQA from 0.15 to 0.46-0.62 in 300 steps.
     init_std: float = 0.1
     pos_init_std: float = 0.0  # >0: re-initialise the vision position embeddings with this std
-    # Measured on ONE thread (2-core box, the other core busy): 800 pretraining + 1750 LLaVA steps in
+    # Session 3, on ONE thread (2-core box, the other core busy): 800 pretraining + 1750 LLaVA steps in
     # ~12 min. Held-out (evaluate_judge n=140 seed=1234) with the curriculum and change map below:
     # background 1.00, colour 0.92, presence 0.93, count 0.89, shape 0.89, edit 0.75, identity 0.69 --
     # the >= 0.9 target is NOT reached yet for the two-image questions (docs/embedded_models_sweeps.md, J_ch2).
-    steps: int = 1750
+    # 2100 steps (pair stage 1400): the time the vectorised scene sampling saved (a pair step 0.43 -> 0.36 s);
+    # ~715 s on one thread, run J_2100: edit 0.85, identity 0.79 (n=140)
+    steps: int = 2100
     pair_batch: int = 32  # two-image questions per step
     single_batch: int = 16  # one-image questions per step
     lr: float = 1e-3
