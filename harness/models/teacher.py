@@ -142,7 +142,7 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
         from harness.models.attn_ground import AttnGround
         attn_ground = AttnGround(model.transformer)
     opt = adamw(params + (list(scene_aux.parameters()) if scene_aux else []), lr=cfg.lr,
-                            betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+                betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
     ema = [p.detach().clone() for p in params] if cfg.ema_decay > 0 else None
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 101]))

@@ -91,7 +91,7 @@ def is_valid(scene: Scene) -> bool:
 def _cell_boxes(size: str) -> np.ndarray:
     """[GRID*GRID, 4] extents of an object of `size` at every cell, row-major (y, then x)."""
     r = SIZES[size]
-    c = (np.arange(GRID) + 0.5) / GRID  # cell_center, vectorised
+    c = cell_center(np.arange(GRID))
     cy, cx = np.repeat(c, GRID), np.tile(c, GRID)
     return np.stack([cx - r, cy - r, cx + r, cy + r], axis=1)
 
