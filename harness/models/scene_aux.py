@@ -29,12 +29,13 @@ def _feature_module(transformer) -> tuple[torch.nn.Module, int]:
     raise ValueError(f"the scene auxiliary loss supports the UNet and SD3 teachers, not {kind}")
 
 
-class SceneAux(torch.nn.Module):
+class FeatureTap(torch.nn.Module):
+    """Keeps the output of the denoiser's cell-grid features (``_feature_module``) from the last forward,
+    as [B, C, g, g], for a training-only head."""
+
     def __init__(self, transformer):
         super().__init__()
-        module, channels = _feature_module(transformer)
-        self.cell = torch.nn.Conv2d(channels, PER_CELL, 1)
-        self.background = torch.nn.Linear(channels, len(BACKGROUNDS))
+        module, self.channels = _feature_module(transformer)
         self._feat: torch.Tensor | None = None
         self._hook = module.register_forward_hook(self._keep)
 
@@ -48,15 +49,27 @@ class SceneAux(torch.nn.Module):
     def remove(self) -> None:
         self._hook.remove()
 
+    def take_cells(self) -> torch.Tensor:
+        """The kept features pooled to the GRID x GRID cells; each forward's features are read once."""
+        h = self._feat
+        if h is None:
+            raise RuntimeError(f"{type(self).__name__}.loss needs a forward pass of the denoiser first")
+        if h.shape[-1] < GRID:
+            raise ValueError(f"feature grid {h.shape[-1]}x{h.shape[-1]} is coarser than the {GRID}x{GRID} cells")
+        self._feat = None
+        return F.adaptive_avg_pool2d(h, GRID)
+
+
+class SceneAux(FeatureTap):
+    def __init__(self, transformer):
+        super().__init__(transformer)
+        self.cell = torch.nn.Conv2d(self.channels, PER_CELL, 1)
+        self.background = torch.nn.Linear(self.channels, len(BACKGROUNDS))
+
     def loss(self, scenes, t: torch.Tensor, t_weighting: str = "1-t") -> torch.Tensor:
         """Mean over the batch of (1 - t) x the dense scene loss (``t_weighting="none"``: unweighted), from
         the features of the last forward."""
-        h = self._feat
-        if h is None:
-            raise RuntimeError("SceneAux.loss needs a forward pass of the denoiser first")
-        if h.shape[-1] < GRID:
-            raise ValueError(f"feature grid {h.shape[-1]}x{h.shape[-1]} is coarser than the {GRID}x{GRID} cells")
-        h = F.adaptive_avg_pool2d(h, GRID)
+        h = self.take_cells()
         tgt = {k: v.to(h.device) for k, v in scene_targets(scenes, cover=True).items()}
         logits = self.cell(h)  # [B, PER_CELL, 8, 8]
         per = F.binary_cross_entropy_with_logits(logits[:, 0], tgt["center"], reduction="none").mean((1, 2))
@@ -67,7 +80,6 @@ class SceneAux(torch.nn.Module):
             per = per + ce.sum((1, 2)) / (y != -100).sum((1, 2)).clamp(min=1)
             start += n
         per = per + F.cross_entropy(self.background(h.mean((2, 3))), tgt["background"], reduction="none")
-        self._feat = None
         if t_weighting == "none":
             return per.mean()
         return (per * (1 - t.to(per))).mean()

@@ -137,11 +137,16 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
     if cfg.scene_aux_weight > 0:
         from harness.models.scene_aux import SceneAux
         scene_aux = SceneAux(model.transformer).to(device)
+    layout_aux = None
+    if cfg.layout_aux_weight > 0:
+        from harness.models.layout_aux import LayoutAux
+        layout_aux = LayoutAux(model.transformer).to(device)
     attn_ground = None
     if cfg.attn_ground_weight > 0:
         from harness.models.attn_ground import AttnGround
         attn_ground = AttnGround(model.transformer)
-    opt = adamw(params + (list(scene_aux.parameters()) if scene_aux else []), lr=cfg.lr,
+    heads = [h for h in (scene_aux, layout_aux) if h is not None]
+    opt = adamw(params + [p for h in heads for p in h.parameters()], lr=cfg.lr,
                 betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
     ema = [p.detach().clone() for p in params] if cfg.ema_decay > 0 else None
@@ -163,6 +168,9 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
         loss = flow_matching_loss(model, x0, caps, noise, t, w, x0_target=x0_target)
         if scene_aux is not None:
             loss = loss + cfg.scene_aux_weight * scene_aux.loss(scenes, t, cfg.scene_aux_t_weighting)
+        if layout_aux is not None:
+            x_t = (1 - t.reshape(-1, 1, 1, 1)) * x0 + t.reshape(-1, 1, 1, 1) * noise  # as flow_matching_loss drew it
+            loss = loss + cfg.layout_aux_weight * layout_aux.loss(x_t, t, scenes)
         if attn_ground is not None:
             loss = loss + cfg.attn_ground_weight * attn_ground.loss(scenes, caps, t, cfg.resolution,
                                                                     cfg.attn_ground_t_weighting)
@@ -196,8 +204,8 @@ def train_teacher(cfg: TeacherConfig, out_dir: str | Path, progress: bool = True
                     for p, b in zip(params, backup):
                         p.copy_(b)
             probe_s += time.time() - tp
-    if scene_aux is not None:
-        scene_aux.remove()
+    for h in heads:
+        h.remove()
     if attn_ground is not None:
         attn_ground.remove()
     if ema is not None:

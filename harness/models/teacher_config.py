@@ -12,7 +12,7 @@ BACKBONES = ("sd3", "unet")
 # exactly; at that value they do not enter the cache key (TeacherConfig.cache_key).
 ADDED_OPTIONS = {"posterior_target": False, "text_pretrain_steps": 0,
                  "scene_aux_weight": 0.0, "scene_aux_t_weighting": "1-t",
-                 "attn_ground_weight": 0.0, "attn_ground_t_weighting": "1-t"}
+                 "attn_ground_weight": 0.0, "attn_ground_t_weighting": "1-t", "layout_aux_weight": 0.0}
 
 
 @dataclass
@@ -79,6 +79,10 @@ class TeacherConfig:
     # (U_ag1 vs U_tpsa), within the seed spread, so off
     attn_ground_weight: float = 0.0
     attn_ground_t_weighting: str = "1-t"  # "1-t" or "none", as scene_aux_t_weighting
+    # layout_aux_weight > 0: the mid-level features must give, per caption object, its exact posterior
+    # over the 8x8 cells given x_t (harness/models/layout_aux.py): one object, one place, at the noise
+    # levels where the layout is decided. Training-only; pixel space.
+    layout_aux_weight: float = 0.0
     prediction: str = "velocity"  # or "sample" (x0-prediction, v = (x_t - x0) / t; see EditModel)
     # latent_channels > 0: train a tiny AutoencoderKL first (vae_*) and run the DiT on its latents
     # (downsampling 2**(len(vae_blocks)-1); with 3 blocks an 8x8 latent = one latent pixel per world cell)
@@ -155,6 +159,12 @@ class TeacherConfig:
         if self.scene_aux_t_weighting not in ("1-t", "none"):
             raise ValueError(f"TeacherConfig.scene_aux_t_weighting must be '1-t' or 'none', "
                              f"got {self.scene_aux_t_weighting!r}")
+        if not self.layout_aux_weight >= 0:
+            raise ValueError(f"TeacherConfig.layout_aux_weight must be >= 0, got {self.layout_aux_weight!r}")
+        if self.layout_aux_weight > 0 and (self.latent_channels or self.feature_grid < GRID):
+            raise ValueError(f"TeacherConfig.layout_aux_weight needs pixel space (latent_channels=0) and mid-level "
+                             f"features on at least the {GRID}x{GRID} cell grid (this config: {self.feature_grid}x"
+                             f"{self.feature_grid}): set layout_aux_weight=0")
         if not self.attn_ground_weight >= 0:
             raise ValueError(f"TeacherConfig.attn_ground_weight must be >= 0, got {self.attn_ground_weight!r}")
         if self.attn_ground_weight > 0 and (self.backbone != "unet" or self.unet_attention_levels < 1):

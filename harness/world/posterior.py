@@ -90,23 +90,26 @@ def _model_rgb(rgb) -> torch.Tensor:
     return torch.tensor(rgb01(rgb), dtype=torch.float64) * 2 - 1
 
 
-@torch.no_grad()
-def posterior_mean(x_t: torch.Tensor, t, scenes: list[Scene], resolution: int | None = None) -> torch.Tensor:
-    """E[x0 | x_t, background, ordered (colour, shape) of each scene] in model space ([-1, 1] pixels).
-
-    ``x_t``: [B, 3, H, W] model-space images at flow time ``t`` (float or [B]); objects' sizes and
-    cells are marginalised exactly. Returns float32 [B, 3, H, W]."""
+def _check(x_t: torch.Tensor, scenes: list[Scene]) -> None:
     b, c, h, w = x_t.shape
     if c != 3 or h != w:
-        raise ValueError(f"posterior_mean works on square RGB pixel images, got shape {tuple(x_t.shape)}")
-    res = resolution or h
-    masks, lp1, lp2, lp3, p2, p3 = _tables(res)
+        raise ValueError(f"the world posterior works on square RGB pixel images, got shape {tuple(x_t.shape)}")
+    if len(scenes) != b:
+        raise ValueError(f"the world posterior needs one scene per image, got {len(scenes)} for {b}")
+    for scene in scenes:
+        if len(scene.objects) > MAX_OBJECTS:
+            raise ValueError(f"the world posterior: at most {MAX_OBJECTS} objects, got {len(scene.objects)}")
+
+
+def _per_image(x_t: torch.Tensor, t, scenes: list[Scene], resolution: int | None):
+    """For each image: (background in model space, each object's placement posterior [K], its masks
+    [K, HW] and its colour minus the background [3])."""
+    _check(x_t, scenes)
+    b, _, h, _ = x_t.shape
+    masks, lp1, lp2, lp3, p2, p3 = _tables(resolution or h)
     t = torch.as_tensor(t, dtype=torch.float64).reshape(-1).expand(b).clamp(min=1e-4)
-    out = torch.empty(b, 3, h, w, dtype=torch.float64)
     xt = x_t.detach().to("cpu", torch.float64).reshape(b, 3, -1)
     for i, scene in enumerate(scenes):
-        if len(scene.objects) > MAX_OBJECTS:
-            raise ValueError(f"posterior_mean: at most {MAX_OBJECTS} objects, got {len(scene.objects)}")
         ti = float(t[i])
         bg = _model_rgb(BACKGROUNDS[scene.background])
         r = xt[i] - (1 - ti) * bg[:, None]  # [3, HW]
@@ -118,9 +121,40 @@ def posterior_mean(x_t: torch.Tensor, t, scenes: list[Scene], resolution: int | 
             unary.append((m @ s - 0.5 * float(d @ d) * (m * m).sum(1)) / (ti * ti))
             m_list.append(m)
             d_list.append(_model_rgb(COLORS[o.color]) - bg)
+        yield bg, _marginals(unary, lp1, lp2, lp3, p2, p3), m_list, d_list
+
+
+@torch.no_grad()
+def posterior_mean(x_t: torch.Tensor, t, scenes: list[Scene], resolution: int | None = None) -> torch.Tensor:
+    """E[x0 | x_t, background, ordered (colour, shape) of each scene] in model space ([-1, 1] pixels).
+
+    ``x_t``: [B, 3, H, W] model-space images at flow time ``t`` (float or [B]); objects' sizes and
+    cells are marginalised exactly. Returns float32 [B, 3, H, W]."""
+    b, _, h, w = x_t.shape
+    out = torch.empty(b, 3, h, w, dtype=torch.float64)
+    for i, (bg, joint, m_list, d_list) in enumerate(_per_image(x_t, t, scenes, resolution)):
         x0 = bg[:, None].expand(3, h * w).clone()
-        joint = _marginals(unary, lp1, lp2, lp3, p2, p3)
         for marg, m, d in zip(joint, m_list, d_list):
             x0 += d[:, None] * (marg @ m)[None, :]
         out[i] = x0.reshape(3, h, w)
     return out.to(torch.float32)
+
+
+@lru_cache(maxsize=1)
+def _placement_cells() -> torch.Tensor:
+    """[K, GRID*GRID] 0/1: the cell each placement (size, x, y) is centred on (the order of _tables)."""
+    cands = [(x, y) for s in SIZE_ORDER for y in range(GRID) for x in range(GRID)
+             if in_bounds(Obj("circle", "red", s, x, y))]
+    out = torch.zeros(len(cands), GRID * GRID, dtype=torch.float64)
+    for j, (x, y) in enumerate(cands):
+        out[j, y * GRID + x] = 1.0
+    return out
+
+
+@torch.no_grad()
+def cell_posteriors(x_t: torch.Tensor, t, scenes: list[Scene], resolution: int | None = None) -> list[torch.Tensor]:
+    """Per image, [n_objects, GRID * GRID]: P(object j is centred on cell c | x_t, scene structure),
+    sizes marginalised. Each row sums to 1: an object is somewhere, exactly once."""
+    cells = _placement_cells()
+    return [torch.stack([m @ cells for m in joint]).float() if joint else torch.zeros(0, GRID * GRID)
+            for _, joint, _, _ in _per_image(x_t, t, scenes, resolution)]

@@ -6,7 +6,7 @@ import torch
 from harness.models.samplers import timesteps
 from harness.world.oracle import parse
 from harness.world.palette import SIZE_ORDER
-from harness.world.posterior import posterior_mean
+from harness.world.posterior import cell_posteriors, posterior_mean
 from harness.world.render import render, render_batch
 from harness.world.scene import GRID, Obj, Scene, in_bounds, placements, random_scene
 
@@ -81,3 +81,39 @@ def test_sampling_with_the_exact_denoiser_draws_the_captioned_scene():
 def test_posterior_mean_rejects_non_image_input():
     with pytest.raises(ValueError, match="square RGB"):
         posterior_mean(torch.zeros(1, 4, 32, 32), 0.5, [Scene("white", ())])
+
+
+def test_cell_posterior_is_bayes_over_the_placements_of_one_object():
+    # one object: P(cell) = sum over sizes of prior(size, cell) x likelihood, normalised; the prior is a
+    # uniform size, then a uniform cell among those where that size fits
+    scene = Scene("white", (Obj("triangle", "blue", "medium", 3, 4),))
+    t = 0.85
+    x0 = render(scene) * 2 - 1
+    x_t = (1 - t) * x0 + t * torch.randn(x0.shape, generator=torch.Generator().manual_seed(4))
+    logw, cells = [], []
+    for size in SIZE_ORDER:
+        spots = [(x, y) for y in range(GRID) for x in range(GRID) if in_bounds(Obj("circle", "red", size, x, y))]
+        for x, y in spots:
+            img = render(Scene("white", (Obj("triangle", "blue", size, x, y),))).double() * 2 - 1
+            ll = -((x_t.double() - (1 - t) * img) ** 2).sum() / (2 * t * t)
+            logw.append(float(ll) - np.log(len(spots)))
+            cells.append(y * GRID + x)
+    w = torch.softmax(torch.tensor(logw, dtype=torch.float64), 0)
+    slow = torch.zeros(GRID * GRID, dtype=torch.float64).index_add_(0, torch.tensor(cells), w)
+    fast = cell_posteriors(x_t[None], t, [scene])[0]
+    assert fast.shape == (1, GRID * GRID)
+    assert torch.allclose(fast[0].double(), slow, atol=1e-5)
+    assert 0.05 < float(fast.max()) < 0.99  # at t = 0.85 the place is still uncertain: a real test of the weights
+
+
+def test_cell_posteriors_sum_to_one_and_find_the_objects_at_low_noise():
+    rng = np.random.default_rng(5)
+    scenes = [random_scene(rng) for _ in range(5)] + [Scene("black", ())]
+    x0 = render_batch(scenes) * 2 - 1
+    x_t = 0.95 * x0 + 0.05 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(5))
+    posts = cell_posteriors(x_t, 0.05, scenes)
+    for scene, p in zip(scenes, posts):
+        assert p.shape == (len(scene.objects), GRID * GRID)
+        assert torch.allclose(p.sum(1), torch.ones(len(scene.objects)), atol=1e-5)
+        for j, o in enumerate(scene.objects):
+            assert float(p[j, o.y * GRID + o.x]) > 0.99
