@@ -10,7 +10,7 @@ JUDGE_VERSION = "tiny-llava-judge-3"
 # Options added after judges were cached, with their neutral value: left out of the cache key while
 # they hold it, so an upgrade keeps the trained judge (the teacher does the same).
 ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False,
-                 "difference_image": False, "grain_prob": 0.0, "grain_sigma": 0.04}
+                 "difference_image": False, "change_crops": False, "grain_prob": 0.0, "grain_sigma": 0.04}
 
 
 @dataclass
@@ -108,6 +108,9 @@ class JudgeConfig:
     # comparison the identity and edit questions need is in the pixels instead of across 16 token
     # positions; saved beside the judge (scorer_options.json) so every later load prompts it the same way
     difference_image: bool = True  # edit 0.75 -> 0.85, identity 0.69 -> 0.80 held out (J_diff vs J_ch2)
+    # two-image questions also get the change crops (scorer.change_crop_slots): the source and the edited image
+    # shown only where they differ, so which object changed, and into what, is read from one image
+    change_crops: bool = False
     version: str = JUDGE_VERSION
 
     def cache_key(self) -> dict:
@@ -118,8 +121,9 @@ class JudgeConfig:
                 out.pop(name)  # the layer means nothing while the loss is off
         elif out.get("change_aux_violation") is False:  # added after the change map itself
             out.pop("change_aux_violation")
-        if out.get("difference_image") is False:
-            out.pop("difference_image")
+        for name in ("difference_image", "change_crops"):
+            if out.get(name) is False:
+                out.pop(name)
         if out.get("grain_prob") == 0.0:
             for name in ("grain_prob", "grain_sigma"):
                 out.pop(name)  # the level means nothing while grain is off

@@ -163,13 +163,23 @@ class Scorer:
 QWEN_TYPES = ("qwen2_vl", "qwen2_5_vl")
 # Harness options saved beside a checkpoint that change how it is prompted (the embedded judge's only).
 SCORER_OPTIONS = "scorer_options.json"
-SCORER_OPTION_NAMES = ("difference_image",)
+SCORER_OPTION_NAMES = ("difference_image", "change_crops")
 
 
 def difference_slot(source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
     """A third image for a (source, edited) pair: 0.5 + (edited - source) / 2, grey where nothing
     changed; differentiable with respect to both images."""
     return 0.5 + 0.5 * (edited - source)
+
+
+def change_crop_slots(source: torch.Tensor, edited: torch.Tensor, lo: float = 0.1, hi: float = 0.2):
+    """Two more images for a (source, edited) pair: the source and the edited image, each shown only where
+    the pair differs and grey elsewhere, so "what was there" and "what is there now" at the changed places
+    are one-image questions. The mask ramps from 0 at a per-pixel change of ``lo`` to 1 at ``hi`` (faint
+    noise stays hidden); the crops are differentiable in both images where the mask is above 0."""
+    change = (edited - source).abs().amax(dim=-3, keepdim=True)
+    m = ((change - lo) / (hi - lo)).clamp(0, 1)
+    return 0.5 + m * (source - 0.5), 0.5 + m * (edited - 0.5)
 
 
 def _scorer_options(path: str) -> dict:
@@ -226,6 +236,7 @@ class HFVLMScorer(Scorer):
                 p.data = p.data.clone()
         self._setup(model, tokenizer, image_processor, processor, device, yes_token, no_token, path=path)
         self.difference_image = bool(options.get("difference_image", False))
+        self.change_crops = bool(options.get("change_crops", False))
 
     @classmethod
     def from_parts(cls, model, tokenizer, image_processor, processor=None, device="cpu",
@@ -252,6 +263,7 @@ class HFVLMScorer(Scorer):
         self.no_id = self._token_id(no_token)
         self._prompt_cache: dict[tuple[str, int, int], list[int]] = {}
         self.difference_image = False
+        self.change_crops = False
 
     def _token_id(self, word: str) -> int:
         ids = self.tokenizer.encode(word, add_special_tokens=False)
@@ -335,11 +347,15 @@ class HFVLMScorer(Scorer):
         return out
 
     def prompt_slots(self, images: ImagesArg) -> list[torch.Tensor]:
-        """The image slots the model sees: a (source, edited) pair gains the difference image when the
-        checkpoint was trained with it."""
+        """The image slots the model sees: a (source, edited) pair gains the difference image and the two
+        change crops when the checkpoint was trained with them (in that order)."""
         slots = as_slots(images)
-        if self.difference_image and len(slots) == 2:
-            slots = slots + [difference_slot(*slots)]
+        if len(slots) == 2:
+            pair = slots
+            if self.difference_image:
+                slots = slots + [difference_slot(*pair)]
+            if self.change_crops:
+                slots = slots + list(change_crop_slots(*pair))
         return slots
 
     def model_inputs(self, images: ImagesArg, questions: Sequence[str]) -> dict:

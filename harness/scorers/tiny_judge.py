@@ -554,6 +554,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     scorer = HFVLMScorer.from_parts(model, processor.tokenizer, processor.image_processor, processor,
                                     device=device, freeze=False)
     scorer.difference_image = cfg.difference_image
+    scorer.change_crops = cfg.change_crops
     vision_pretrain, dense_aux = None, None
     if cfg.vision_pretrain_steps > 0 or cfg.dense_aux_weight > 0:
         from .vision_pretrain import DenseAux, make_heads, pretrain_vision_tower
@@ -653,8 +654,9 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
-    if cfg.difference_image:
-        write_json(out_dir / SCORER_OPTIONS, {"difference_image": True})
+    options = {name: True for name in ("difference_image", "change_crops") if getattr(cfg, name)}
+    if options:
+        write_json(out_dir / SCORER_OPTIONS, options)
     summary = {"config": asdict(cfg), "loss_init": loss0, "loss_final": loss1,
                "describe_loss_init": desc0, "describe_loss_final": desc1, "seconds": time.time() - t0,
                "vision_pretrain": vision_pretrain,

@@ -268,6 +268,51 @@ def test_difference_image_is_saved_with_the_judge_and_prompts_three_images(tiny_
     assert cfg.cache_key()["difference_image"]
 
 
+def test_change_crops_show_each_image_only_where_the_pair_differs():
+    from harness.scorers.scorer import change_crop_slots
+    from harness.world.render import render_batch
+    from harness.world.scene import Obj, Scene
+
+    src = render_batch([Scene("white", (Obj("circle", "red", "medium", 2, 2), Obj("square", "blue", "medium", 5, 5)))], 32)
+    out = render_batch([Scene("white", (Obj("circle", "red", "medium", 2, 2), Obj("square", "green", "medium", 5, 5)))], 32)
+    faint = (out + 0.05 * torch.randn(out.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    before, after = change_crop_slots(src, out)
+    changed = (out - src).abs().amax(1, keepdim=True) > 0.2
+    assert changed.any()
+    # where the square changed colour: the old (blue) and the new (green) square; the circle is hidden
+    assert torch.allclose(before[changed.expand_as(src)], src[changed.expand_as(src)], atol=1e-6)
+    assert torch.allclose(after[changed.expand_as(out)], out[changed.expand_as(out)], atol=1e-6)
+    assert torch.all(before[~changed.expand_as(src)] == 0.5) and torch.all(after[~changed.expand_as(out)] == 0.5)
+    # an unchanged pair and faint noise give blank crops; the crops carry the edited image's gradient
+    assert torch.all(change_crop_slots(src, src)[1] == 0.5)
+    assert (change_crop_slots(out, faint)[1] - 0.5).abs().mean() < 0.01
+    edited = out.clone().requires_grad_(True)
+    change_crop_slots(src, edited)[1].sum().backward()
+    assert edited.grad[changed.expand_as(out)].abs().min() > 0
+
+
+def test_change_crops_are_saved_with_the_judge_and_prompt_five_images(tiny_cfg, tmp_path):
+    from harness.scorers.scorer import SCORER_OPTIONS, HFVLMScorer, change_crop_slots, difference_slot
+    from harness.scorers.tiny_judge import train_judge
+
+    cfg = replace(tiny_cfg, steps=2, single_only_steps=0, pair_batch=4, difference_image=True, change_crops=True)
+    train_judge(cfg, tmp_path / "j", log=None)
+    assert json.loads((tmp_path / "j" / SCORER_OPTIONS).read_text()) == {"difference_image": True, "change_crops": True}
+    scorer = HFVLMScorer(str(tmp_path / "j"))
+    src, out = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    q = ["is the rest unchanged"] * 2
+    ids = scorer.model_inputs([src, out], q)["input_ids"]
+    single = scorer.model_inputs([src], q)["input_ids"]
+    image_tokens = lambda x: int((x[0] == scorer._image_token_id()).sum())  # noqa: E731
+    assert image_tokens(ids) == 5 * image_tokens(single)
+    lg = scorer.yes_no_logits([src, out], q)
+    scorer.difference_image = scorer.change_crops = False
+    explicit = scorer.yes_no_logits([src, out, difference_slot(src, out), *change_crop_slots(src, out)], q)
+    assert torch.allclose(lg, explicit, atol=1e-5)
+    assert "change_crops" not in JudgeConfig().cache_key()  # judges cached before it stay valid
+    assert cfg.cache_key()["change_crops"]
+
+
 @pytest.mark.parametrize("text,match", [('{"diff": true}', "diff.*difference_image"),
                                         ("{not json", "scorer_options.json: not valid JSON"),
                                         ("[1]", "scorer_options.json: expected a JSON object")])
