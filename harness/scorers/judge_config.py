@@ -106,11 +106,16 @@ class JudgeConfig:
     change_aux_violation: bool = False
     # two-image questions get a third image, 0.5 + (edited - source) / 2 (scorer.difference_slot), so the
     # comparison the identity and edit questions need is in the pixels instead of across 16 token
-    # positions; saved beside the judge (scorer_options.json) so every later load prompts it the same way
-    difference_image: bool = True  # edit 0.75 -> 0.85, identity 0.69 -> 0.80 held out (J_diff vs J_ch2)
-    # two-image questions also get the change crops (scorer.change_crop_slots): the source and the edited image
-    # shown only where they differ, so which object changed, and into what, is read from one image
-    change_crops: bool = False
+    # positions; saved beside the judge (scorer_options.json) so every later load prompts it the same way.
+    # Measured: edit 0.75 -> 0.85, identity 0.69 -> 0.80 held out (J_diff vs J_ch2); the change crops below
+    # replace it (with both, five images, no better and ~10 % slower: J_cr)
+    difference_image: bool = False
+    # two-image questions get the change crops instead (scorer.change_crop_slots): the source and the edited
+    # image shown only where they differ, so which object changed, and into what, is read from one image. The
+    # judge had been counting changes rather than binding them to the named object (identity on a single
+    # change to another object: 0.61). Held out, n=280, same steps and about the same time (run J_cr4):
+    # edit 0.85 -> 0.87, identity 0.81 -> 0.91 (docs/embedded_models_sweeps.md, session 8)
+    change_crops: bool = True
     version: str = JUDGE_VERSION
 
     def cache_key(self) -> dict:
