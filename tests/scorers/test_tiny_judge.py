@@ -243,7 +243,7 @@ def test_difference_image_is_saved_with_the_judge_and_prompts_three_images(tiny_
     from harness.scorers.tiny_judge import train_judge
 
     cfg = replace(tiny_cfg, steps=3, single_only_steps=0, pair_batch=4, change_aux_weight=1.0,
-                  change_aux_layer=1, difference_image=True)
+                  change_aux_layer=1, difference_image=True, change_crops=False)
     log = train_judge(cfg, tmp_path / "j", log=None)
     assert np.isfinite(np.array(log["history"], dtype=float)[:, [0, 5]]).all()  # pair loss and change map
     assert json.loads((tmp_path / "j" / SCORER_OPTIONS).read_text()) == {"difference_image": True}
@@ -309,7 +309,7 @@ def test_change_crops_are_saved_with_the_judge_and_prompt_five_images(tiny_cfg, 
     scorer.difference_image = scorer.change_crops = False
     explicit = scorer.yes_no_logits([src, out, difference_slot(src, out), *change_crop_slots(src, out)], q)
     assert torch.allclose(lg, explicit, atol=1e-5)
-    assert "change_crops" not in JudgeConfig().cache_key()  # judges cached before it stay valid
+    assert "change_crops" not in JudgeConfig(change_crops=False).cache_key()  # judges cached before it stay valid
     assert cfg.cache_key()["change_crops"]
 
 
