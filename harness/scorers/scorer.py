@@ -235,8 +235,8 @@ class HFVLMScorer(Scorer):
             for p in model.parameters():
                 p.data = p.data.clone()
         self._setup(model, tokenizer, image_processor, processor, device, yes_token, no_token, path=path)
-        self.difference_image = bool(options.get("difference_image", False))
-        self.change_crops = bool(options.get("change_crops", False))
+        for name in SCORER_OPTION_NAMES:
+            setattr(self, name, bool(options.get(name, False)))
 
     @classmethod
     def from_parts(cls, model, tokenizer, image_processor, processor=None, device="cpu",
@@ -262,8 +262,8 @@ class HFVLMScorer(Scorer):
         self.yes_id = self._token_id(yes_token)
         self.no_id = self._token_id(no_token)
         self._prompt_cache: dict[tuple[str, int, int], list[int]] = {}
-        self.difference_image = False
-        self.change_crops = False
+        for name in SCORER_OPTION_NAMES:  # off unless the checkpoint's scorer_options.json turns them on
+            setattr(self, name, False)
 
     def _token_id(self, word: str) -> int:
         ids = self.tokenizer.encode(word, add_special_tokens=False)

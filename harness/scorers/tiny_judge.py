@@ -29,7 +29,7 @@ from harness.world.text import vocabulary
 from .questions import COUNT_WORDS, DESCRIBE, EDIT, IDENTITY, PROBES, TEMPLATES, VQA, question_words
 from .judge_config import JUDGE_VERSION, JudgeConfig  # noqa: F401 (re-exported)
 from .augment import gaussian_noise, grain_batch
-from .scorer import SCORER_OPTIONS, HFVLMScorer
+from .scorer import SCORER_OPTION_NAMES, SCORER_OPTIONS, HFVLMScorer
 
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "USER:", "ASSISTANT:", "Yes", "No"]
 # Images first, then the question, then the answer: the question words sit right after the
@@ -553,8 +553,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     model = build_model(cfg, processor.tokenizer)
     scorer = HFVLMScorer.from_parts(model, processor.tokenizer, processor.image_processor, processor,
                                     device=device, freeze=False)
-    scorer.difference_image = cfg.difference_image
-    scorer.change_crops = cfg.change_crops
+    for name in SCORER_OPTION_NAMES:  # prompt while training as every later load will
+        setattr(scorer, name, getattr(cfg, name))
     vision_pretrain, dense_aux = None, None
     if cfg.vision_pretrain_steps > 0 or cfg.dense_aux_weight > 0:
         from .vision_pretrain import DenseAux, make_heads, pretrain_vision_tower
@@ -654,7 +654,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
-    options = {name: True for name in ("difference_image", "change_crops") if getattr(cfg, name)}
+    options = {name: True for name in SCORER_OPTION_NAMES if getattr(cfg, name)}
     if options:
         write_json(out_dir / SCORER_OPTIONS, options)
     summary = {"config": asdict(cfg), "loss_init": loss0, "loss_final": loss1,

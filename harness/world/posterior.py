@@ -23,12 +23,18 @@ from .render import object_mask
 from .scene import GRID, MAX_OBJECTS, Obj, Scene, in_bounds, separated
 
 
+@lru_cache(maxsize=1)
+def _placements() -> tuple[tuple[str, int, int], ...]:
+    """Every (size, x, y) an object can take in the image, in the order of the posterior's K axis."""
+    return tuple((s, x, y) for s in SIZE_ORDER for y in range(GRID) for x in range(GRID)
+                 if in_bounds(Obj("circle", "red", s, x, y)))
+
+
 @lru_cache(maxsize=4)
 def _tables(resolution: int):
     """Masks per shape [K, H*W] of the K placements (size, x, y) that fit in the image, and the log prior
     (and prior) of a 1/2/3-object placement sequence under random_scene."""
-    cands = [(s, x, y) for s in SIZE_ORDER for y in range(GRID) for x in range(GRID)
-             if in_bounds(Obj("circle", "red", s, x, y))]
+    cands = _placements()
     k = len(cands)
     masks = {sh: torch.from_numpy(np.stack(
         [object_mask(Obj(sh, "red", *c), resolution).reshape(-1) for c in cands])).double() for sh in SHAPES}
@@ -142,11 +148,10 @@ def posterior_mean(x_t: torch.Tensor, t, scenes: list[Scene], resolution: int | 
 
 @lru_cache(maxsize=1)
 def _placement_cells() -> torch.Tensor:
-    """[K, GRID*GRID] 0/1: the cell each placement (size, x, y) is centred on (the order of _tables)."""
-    cands = [(x, y) for s in SIZE_ORDER for y in range(GRID) for x in range(GRID)
-             if in_bounds(Obj("circle", "red", s, x, y))]
+    """[K, GRID*GRID] 0/1: the cell each placement (size, x, y) is centred on."""
+    cands = _placements()
     out = torch.zeros(len(cands), GRID * GRID, dtype=torch.float64)
-    for j, (x, y) in enumerate(cands):
+    for j, (_, x, y) in enumerate(cands):
         out[j, y * GRID + x] = 1.0
     return out
 
