@@ -66,8 +66,14 @@ def _adaln_zero_init(transformer: torch.nn.Module) -> None:
 
 
 def scene_batch(rng: np.random.Generator, n: int, cfg: TeacherConfig):
-    """(images [n,3,H,W] in [0,1], captions, scenes) of fresh random scenes."""
-    scenes = [random_scene(rng, cfg.min_objects, cfg.max_objects) for _ in range(n)]
+    """(images [n,3,H,W] in [0,1], captions, scenes) of fresh random scenes, object counts drawn by
+    cfg.object_count_weights (uniform when empty)."""
+    if len(cfg.object_count_weights):
+        w = np.asarray(cfg.object_count_weights, dtype=float)
+        counts = cfg.min_objects + rng.choice(len(w), size=n, p=w / w.sum())
+        scenes = [random_scene(rng, int(k), int(k)) for k in counts]
+    else:
+        scenes = [random_scene(rng, cfg.min_objects, cfg.max_objects) for _ in range(n)]
     return render_batch(scenes, cfg.resolution), [caption(s) for s in scenes], scenes
 
 

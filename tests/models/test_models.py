@@ -299,7 +299,10 @@ def test_latent_teacher_trains_its_vae_and_round_trips(tmp_path):
                                      ({"backbone": "sd3", "attn_ground_weight": 0.1}, "attn_ground_weight=0"),
                                      ({"unet_attention_levels": 0, "scene_aux_weight": 0.0, "attn_ground_weight": 0.1},
                                       "unet_attention_levels"),
-                                     ({"attn_ground_t_weighting": "t"}, "attn_ground_t_weighting")])
+                                     ({"attn_ground_t_weighting": "t"}, "attn_ground_t_weighting"),
+                                     ({"max_objects": 2}, "object_count_weights"),
+                                     ({"object_count_weights": (1.0, -1.0, 1.0)}, "object_count_weights"),
+                                     ({"object_count_weights": (0.0, 0.0, 0.0)}, "object_count_weights")])
 def test_teacher_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
         TeacherConfig(**bad).validate()
@@ -352,5 +355,21 @@ def test_teacher_cache_key_leaves_out_added_options_at_their_neutral_default():
     assert not set(ADDED_OPTIONS) & set(key)
     assert key == {k: v for k, v in asdict(neutral).items() if k not in ADDED_OPTIONS}
     assert TeacherConfig(posterior_target=True).cache_key()["posterior_target"] is True
+    assert "object_count_weights" not in TeacherConfig(object_count_weights=[]).cache_key()  # as OmegaConf gives it
     # an option away from its neutral value (the new defaults) is part of the key
     assert TeacherConfig().cache_key()["scene_aux_weight"] == TeacherConfig().scene_aux_weight > 0
+
+
+def test_object_count_weights_set_how_crowded_the_teacher_s_scenes_are():
+    from harness.models.teacher import scene_batch
+
+    def counts(weights, n=600):
+        _, caps, scenes = scene_batch(np.random.default_rng(3), n, TeacherConfig(object_count_weights=weights))
+        assert all(c for c in caps)
+        return np.bincount([len(s.objects) for s in scenes], minlength=4)[1:] / n
+
+    assert counts((0.0, 0.0, 1.0))[2] > 0.95  # all three objects whenever they fit
+    assert counts((1.0, 0.0, 0.0))[0] == 1.0
+    crowded, uniform = counts((1.0, 2.0, 3.0)), counts(())
+    np.testing.assert_allclose(uniform, [1 / 3] * 3, atol=0.06)
+    np.testing.assert_allclose(crowded, [1 / 6, 2 / 6, 3 / 6], atol=0.06)
