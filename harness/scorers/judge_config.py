@@ -10,8 +10,7 @@ JUDGE_VERSION = "tiny-llava-judge-3"
 # Options added after judges were cached, with their neutral value: left out of the cache key while
 # they hold it, so an upgrade keeps the trained judge (the teacher does the same).
 ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False,
-                 "difference_image": False, "change_crops": False, "change_crop_dilate": 0,
-                 "grain_prob": 0.0, "grain_sigma": 0.04}
+                 "difference_image": False, "change_crops": False, "grain_prob": 0.0, "grain_sigma": 0.04}
 
 
 @dataclass
@@ -117,9 +116,6 @@ class JudgeConfig:
     # change to another object: 0.61). Held out, n=280, same steps and about the same time (run J_cr4):
     # edit 0.85 -> 0.87, identity 0.81 -> 0.91 (docs/embedded_models_sweeps.md, session 8)
     change_crops: bool = True
-    # widen the crops' mask by this many pixels (scorer.change_crop_slots), so a partial change of an
-    # object (circle -> square: only the corners differ; a resize: only a ring) shows the whole object
-    change_crop_dilate: int = 0
     version: str = JUDGE_VERSION
 
     def cache_key(self) -> dict:
@@ -130,8 +126,8 @@ class JudgeConfig:
                 out.pop(name)  # the layer means nothing while the loss is off
         elif out.get("change_aux_violation") is False:  # added after the change map itself
             out.pop("change_aux_violation")
-        for name in ("difference_image", "change_crops", "change_crop_dilate"):
-            if out.get(name) == ADDED_OPTIONS[name]:
+        for name in ("difference_image", "change_crops"):
+            if out.get(name) is False:
                 out.pop(name)
         if out.get("grain_prob") == 0.0:
             for name in ("grain_prob", "grain_sigma"):
@@ -150,9 +146,6 @@ class JudgeConfig:
                              f"negative), got {self.grain_sigma!r}")
         if not 0.0 <= self.identity_share <= 1.0:
             raise ValueError(f"JudgeConfig.identity_share must be in [0, 1], got {self.identity_share}")
-        if self.change_crop_dilate and not self.change_crops:
-            raise ValueError("JudgeConfig.change_crop_dilate widens the change crops: it needs change_crops=true")
-        for f in ("one_object_steps", "one_object_pair_steps", "single_only_steps", "describe_steps",
-                  "change_crop_dilate"):
+        for f in ("one_object_steps", "one_object_pair_steps", "single_only_steps", "describe_steps"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 0:
                 raise ValueError(f"JudgeConfig.{f} must be an int >= 0, got {getattr(self, f)!r}")

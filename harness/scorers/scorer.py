@@ -161,11 +161,9 @@ class Scorer:
 
 
 QWEN_TYPES = ("qwen2_vl", "qwen2_5_vl")
-# Harness options saved beside a checkpoint that change how it is prompted (the embedded judge's only),
-# with the value that means "off"; a loaded checkpoint gets that value unless its file says otherwise.
+# Harness options saved beside a checkpoint that change how it is prompted (the embedded judge's only).
 SCORER_OPTIONS = "scorer_options.json"
-SCORER_OPTION_DEFAULTS = {"difference_image": False, "change_crops": False, "change_crop_dilate": 0}
-SCORER_OPTION_NAMES = tuple(SCORER_OPTION_DEFAULTS)
+SCORER_OPTION_NAMES = ("difference_image", "change_crops")
 
 
 def difference_slot(source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
@@ -174,20 +172,13 @@ def difference_slot(source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
     return 0.5 + 0.5 * (edited - source)
 
 
-def change_crop_slots(source: torch.Tensor, edited: torch.Tensor, lo: float = 0.1, hi: float = 0.2,
-                      dilate: int = 0):
+def change_crop_slots(source: torch.Tensor, edited: torch.Tensor, lo: float = 0.1, hi: float = 0.2):
     """Two more images for a (source, edited) pair: the source and the edited image, each shown only where
     the pair differs and grey elsewhere, so "what was there" and "what is there now" at the changed places
     are one-image questions. The mask ramps from 0 at a per-pixel change of ``lo`` to 1 at ``hi`` (faint
-    noise stays hidden); the crops are differentiable in both images where the mask is above 0.
-    ``dilate`` > 0 widens the mask by that many pixels (a max filter), so a change that touches only part
-    of an object (a circle made a square of the same colour differs only at the corners) shows the whole
-    object before and after."""
+    noise stays hidden); the crops are differentiable in both images where the mask is above 0."""
     change = (edited - source).abs().amax(dim=-3, keepdim=True)
     m = ((change - lo) / (hi - lo)).clamp(0, 1)
-    if dilate:
-        flat = m.reshape(-1, *m.shape[-3:])  # max_pool2d takes [N, C, H, W]
-        m = F.max_pool2d(flat, 2 * dilate + 1, stride=1, padding=dilate).reshape(m.shape)
     return 0.5 + m * (source - 0.5), 0.5 + m * (edited - 0.5)
 
 
@@ -204,11 +195,6 @@ def _scorer_options(path: str) -> dict:
     bad = sorted(set(opts) - set(SCORER_OPTION_NAMES))
     if bad:
         raise ValueError(f"{f}: unknown scorer options {bad}; allowed: {list(SCORER_OPTION_NAMES)}")
-    for name, value in opts.items():
-        neutral = SCORER_OPTION_DEFAULTS[name]
-        if type(value) is not type(neutral) or (isinstance(value, int) and value < 0):
-            want = "true or false" if isinstance(neutral, bool) else "an int >= 0"
-            raise ValueError(f"{f}: scorer option {name!r} must be {want}, got {value!r}")
     return opts
 
 
@@ -249,8 +235,8 @@ class HFVLMScorer(Scorer):
             for p in model.parameters():
                 p.data = p.data.clone()
         self._setup(model, tokenizer, image_processor, processor, device, yes_token, no_token, path=path)
-        for name, neutral in SCORER_OPTION_DEFAULTS.items():
-            setattr(self, name, options.get(name, neutral))
+        for name in SCORER_OPTION_NAMES:
+            setattr(self, name, bool(options.get(name, False)))
 
     @classmethod
     def from_parts(cls, model, tokenizer, image_processor, processor=None, device="cpu",
@@ -276,8 +262,8 @@ class HFVLMScorer(Scorer):
         self.yes_id = self._token_id(yes_token)
         self.no_id = self._token_id(no_token)
         self._prompt_cache: dict[tuple[str, int, int], list[int]] = {}
-        for name, neutral in SCORER_OPTION_DEFAULTS.items():  # off unless scorer_options.json turns them on
-            setattr(self, name, neutral)
+        for name in SCORER_OPTION_NAMES:  # off unless the checkpoint's scorer_options.json turns them on
+            setattr(self, name, False)
 
     def _token_id(self, word: str) -> int:
         ids = self.tokenizer.encode(word, add_special_tokens=False)
@@ -369,7 +355,7 @@ class HFVLMScorer(Scorer):
             if self.difference_image:
                 slots = slots + [difference_slot(*pair)]
             if self.change_crops:
-                slots = slots + list(change_crop_slots(*pair, dilate=self.change_crop_dilate))
+                slots = slots + list(change_crop_slots(*pair))
         return slots
 
     def model_inputs(self, images: ImagesArg, questions: Sequence[str]) -> dict:

@@ -29,7 +29,7 @@ from harness.world.text import vocabulary
 from .questions import COUNT_WORDS, DESCRIBE, EDIT, IDENTITY, PROBES, TEMPLATES, VQA, question_words
 from .judge_config import JUDGE_VERSION, JudgeConfig  # noqa: F401 (re-exported)
 from .augment import gaussian_noise, grain_batch
-from .scorer import SCORER_OPTION_DEFAULTS, SCORER_OPTION_NAMES, SCORER_OPTIONS, HFVLMScorer
+from .scorer import SCORER_OPTION_NAMES, SCORER_OPTIONS, HFVLMScorer
 
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "USER:", "ASSISTANT:", "Yes", "No"]
 # Images first, then the question, then the answer: the question words sit right after the
@@ -654,8 +654,7 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
-    options = {name: getattr(cfg, name) for name, neutral in SCORER_OPTION_DEFAULTS.items()
-               if getattr(cfg, name) != neutral}
+    options = {name: True for name in SCORER_OPTION_NAMES if getattr(cfg, name)}
     if options:
         write_json(out_dir / SCORER_OPTIONS, options)
     summary = {"config": asdict(cfg), "loss_init": loss0, "loss_final": loss1,
