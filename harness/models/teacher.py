@@ -72,7 +72,7 @@ def scene_batch(rng: np.random.Generator, n: int, cfg: TeacherConfig):
         w = np.asarray(cfg.object_count_weights, dtype=float)
         counts = cfg.min_objects + rng.choice(len(w), size=n, p=w / w.sum())
         scenes = [random_scene(rng, int(k), int(k)) for k in counts]
-    else:
+    else:  # the original random stream, so teachers cached before the option reproduce exactly
         scenes = [random_scene(rng, cfg.min_objects, cfg.max_objects) for _ in range(n)]
     return render_batch(scenes, cfg.resolution), [caption(s) for s in scenes], scenes
 

@@ -355,7 +355,7 @@ def test_teacher_cache_key_leaves_out_added_options_at_their_neutral_default():
     assert not set(ADDED_OPTIONS) & set(key)
     assert key == {k: v for k, v in asdict(neutral).items() if k not in ADDED_OPTIONS}
     assert TeacherConfig(posterior_target=True).cache_key()["posterior_target"] is True
-    assert "object_count_weights" not in TeacherConfig(object_count_weights=[]).cache_key()  # as OmegaConf gives it
+    assert "object_count_weights" not in TeacherConfig(object_count_weights=[]).cache_key()  # a list, as JSON gives it
     # an option away from its neutral value (the new defaults) is part of the key
     assert TeacherConfig().cache_key()["scene_aux_weight"] == TeacherConfig().scene_aux_weight > 0
 
