@@ -10,7 +10,8 @@ JUDGE_VERSION = "tiny-llava-judge-3"
 # Options added after judges were cached, with their neutral value: left out of the cache key while
 # they hold it, so an upgrade keeps the trained judge (the teacher does the same).
 ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False,
-                 "difference_image": False, "change_crops": False, "grain_prob": 0.0, "grain_sigma": 0.04}
+                 "difference_image": False, "change_crops": False, "grain_prob": 0.0, "grain_sigma": 0.04,
+                 "size_change_batch": 0}
 
 
 @dataclass
@@ -64,6 +65,9 @@ class JudgeConfig:
     describe_every: int = 0  # after the alignment stage, add the describe loss every N steps (0: never)
     vqa_batch: int = 32  # one-word-answer questions (background/colour/shape/count) per step, as an auxiliary LM loss
     vqa_every: int = 1  # add the VQA loss every N steps (it also joins the alignment stage)
+    # pair stage: two-image "how does the size of the X change ?" questions per step (answer bigger / smaller /
+    # same; tiny_judge.size_change_examples), an auxiliary LM loss like the VQA. 0: off.
+    size_change_batch: int = 0
     degrade_prob: float = 0.1  # share of "No" answers that are blurred/noisy versions of a "Yes" image
     # share of the other examples whose last image gets faint noise (sigma ~ U(0, grain_sigma)) with the
     # answer unchanged (augment.grain), in the vision pretraining too; grain_sigma stays well under the heavy
@@ -129,6 +133,8 @@ class JudgeConfig:
         for name in ("difference_image", "change_crops"):
             if out.get(name) is False:
                 out.pop(name)
+        if out.get("size_change_batch") == 0:
+            out.pop("size_change_batch")
         if out.get("grain_prob") == 0.0:
             for name in ("grain_prob", "grain_sigma"):
                 out.pop(name)  # the level means nothing while grain is off
@@ -139,6 +145,8 @@ class JudgeConfig:
         if bad or not self.probe_types:
             raise ValueError(f"JudgeConfig.probe_types: unknown or empty {bad or self.probe_types!r}; "
                              f"allowed: {sorted(PROBES)} (repeat one to draw it more often)")
+        if not isinstance(self.size_change_batch, int) or self.size_change_batch < 0:
+            raise ValueError(f"JudgeConfig.size_change_batch must be an int >= 0, got {self.size_change_batch!r}")
         if not 0.0 <= self.grain_prob <= 1.0:
             raise ValueError(f"JudgeConfig.grain_prob must be in [0, 1], got {self.grain_prob!r}")
         if not 0.0 <= self.grain_sigma < 0.08:

@@ -85,6 +85,10 @@ VQA: dict[str, str] = {
     "shape": "what shape is the {color} object ?",
     "count": "how many objects are there ?",
 }
+# Two-image short-answer question (answer: bigger, smaller or same): the size comparison across the
+# two images that the resize edit question needs, asked directly. Every word is already in the judge's
+# vocabulary, so the tokenizer (and any judge trained without the question) does not change.
+PAIR_VQA_SIZE = "how does the size of the {color} {shape} change ?"
 
 
 def _get(sample_like, key):
@@ -103,7 +107,8 @@ def questions_for(sample_like) -> list[Question]:
 def question_words() -> set[str]:
     """Every literal word of every template and probe (placeholders excluded)."""
     words = set(COUNT_WORDS)
-    texts = [t.text for pair in TEMPLATES.values() for t in pair] + list(PROBES.values()) + list(DESCRIBE.values()) + list(VQA.values())
+    texts = ([t.text for pair in TEMPLATES.values() for t in pair] + list(PROBES.values())
+             + list(DESCRIBE.values()) + list(VQA.values()) + [PAIR_VQA_SIZE])
     for text in texts:
         words.update(w for w in text.split() if not w.startswith("{"))
     return words

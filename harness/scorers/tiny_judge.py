@@ -26,7 +26,8 @@ from harness.world.render import render_batch
 from harness.world.scene import MAX_OBJECTS, Obj, Scene, is_valid, placements, random_scene
 from harness.world.text import vocabulary
 
-from .questions import COUNT_WORDS, DESCRIBE, EDIT, IDENTITY, PROBES, TEMPLATES, VQA, question_words
+from .questions import (COUNT_WORDS, DESCRIBE, EDIT, IDENTITY, PAIR_VQA_SIZE, PROBES, TEMPLATES, VQA,
+                        question_words)
 from .judge_config import JUDGE_VERSION, JudgeConfig  # noqa: F401 (re-exported)
 from .augment import gaussian_noise, grain_batch
 from .scorer import SCORER_OPTION_NAMES, SCORER_OPTIONS, HFVLMScorer
@@ -133,10 +134,10 @@ class Case:
     object_name: str
 
 
-def random_case(rng: np.random.Generator, max_objects: int = 3) -> Case:
+def random_case(rng: np.random.Generator, max_objects: int = 3, category: str | None = None) -> Case:
     while True:
         scene = random_scene(rng, max_objects=max_objects)
-        cat = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
+        cat = category or CATEGORIES[int(rng.integers(len(CATEGORIES)))]
         e = sample_edit(scene, cat, rng)
         if e is not None:
             return Case(scene, cat, e.spec, e.target, e.instruction, e.object_name)
@@ -519,9 +520,36 @@ def vqa_examples(rng, n: int, max_objects: int = 3) -> list[Example]:
     return out
 
 
+def size_change_examples(rng, n: int, max_objects: int = 3, resize_share: float = 0.5,
+                         changed_share: float = 0.6) -> list[Example]:
+    """Two-image questions "how does the size of the X change ?" (answer bigger / smaller / same) on
+    (source, candidate output) pairs: the comparison across images that a resize's edit question rests on.
+    A share `resize_share` of the cases are resizes; where an object's size changed, it is the one asked
+    about with probability `changed_share`."""
+    out = []
+    while len(out) < n:
+        case = random_case(rng, max_objects, "resize" if rng.random() < resize_share else None)
+        edited, _ = candidate(case, rng)
+        both = []  # objects named by colour and shape, present once in each image
+        for o in case.source.objects:
+            m = [p for p in edited.objects if p.color == o.color and p.shape == o.shape]
+            if len(m) == 1:
+                both.append((o, m[0]))
+        if not both:
+            continue
+        resized = [(o, p) for o, p in both if o.size != p.size]
+        o, p = _pick(rng, resized if resized and rng.random() < changed_share else both)
+        k = SIZE_ORDER.index(p.size) - SIZE_ORDER.index(o.size)
+        answer = "bigger" if k > 0 else "smaller" if k < 0 else "same"
+        out.append(Example([case.source, edited], PAIR_VQA_SIZE.format(color=o.color, shape=o.shape),
+                           True, "vqa", answer))
+    return out
+
+
 def _describe_loss(scorer: HFVLMScorer, examples: list[Example], rng, resolution: int):
-    """Teacher-forced LM loss on the answer text (stored in Example.variant)."""
-    slots = render_examples(examples, rng, resolution)
+    """Teacher-forced LM loss on the answer text (stored in Example.variant). A pair is prompted as the
+    Yes/No questions prompt it (with the change crops or difference image the judge was built with)."""
+    slots = scorer.prompt_slots(render_examples(examples, rng, resolution))
     pix = scorer.pixel_inputs(slots)
     n_tok = scorer._llava_tokens_per_image(tuple(pix["pixel_values"].shape[-2:]))
     tok = scorer.tokenizer
@@ -613,6 +641,11 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
         if cfg.vqa_batch and (step < cfg.describe_steps or step % max(1, cfg.vqa_every) == 0):
             vq = _describe_loss(scorer, vqa_examples(rng, cfg.vqa_batch, k_obj), rng, cfg.image_size)
             aux = vq if aux is None else aux + vq
+        if cfg.size_change_batch and step >= cfg.describe_steps + cfg.single_only_steps:
+            k_pair = 1 if step - cfg.describe_steps - cfg.single_only_steps < cfg.one_object_pair_steps else 3
+            sc = _describe_loss(scorer, size_change_examples(rng, cfg.size_change_batch, k_pair), rng,
+                                cfg.image_size)
+            aux = sc if aux is None else aux + sc
         if step < cfg.describe_steps:
             nan = torch.tensor(float("nan"))
             lp = ap = ls = as_ = nan

@@ -144,7 +144,8 @@ def test_one_object_curriculum_limits_the_probe_scenes(tiny_cfg, tmp_path, monke
 @pytest.mark.parametrize("bad,key", [({"probe_types": ["shapes"]}, "probe_types"), ({"probe_types": []}, "probe_types"),
                                      ({"identity_share": 1.5}, "identity_share"),
                                      ({"one_object_steps": -1}, "one_object_steps"),
-                                     ({"grain_prob": 1.5}, "grain_prob"), ({"grain_sigma": 0.1}, "grain_sigma")])
+                                     ({"grain_prob": 1.5}, "grain_prob"), ({"grain_sigma": 0.1}, "grain_sigma"),
+                                     ({"size_change_batch": -1}, "size_change_batch")])
 def test_judge_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
         JudgeConfig(**bad)
@@ -326,3 +327,37 @@ def test_bad_scorer_options_file_is_named(tiny_saved, text, match):
             HFVLMScorer(str(d))
     finally:
         (d / SCORER_OPTIONS).unlink()
+
+
+def test_size_change_questions_answer_from_the_scene_graphs():
+    from harness.scorers.tiny_judge import build_tokenizer, size_change_examples
+    from harness.world.palette import SIZE_ORDER
+
+    tok = build_tokenizer()
+    pairs = size_change_examples(np.random.default_rng(5), 120)
+    assert {e.variant for e in pairs} == {"bigger", "smaller", "same"}
+    for e in pairs:
+        assert tok.unk_token_id not in tok.encode(e.question + " " + e.variant, add_special_tokens=False)
+    for e in pairs:
+        color, shape = e.question.split()[-4:-2]
+        (a,), (b,) = ([o for o in s.objects if (o.color, o.shape) == (color, shape)] for s in e.images)
+        step = SIZE_ORDER.index(b.size) - SIZE_ORDER.index(a.size)
+        assert e.variant == ("bigger" if step > 0 else "smaller" if step < 0 else "same")
+
+
+def test_size_change_questions_train_on_the_pair_prompt(tiny_cfg, tmp_path, monkeypatch):
+    from harness.scorers import tiny_judge
+    from harness.scorers.scorer import HFVLMScorer
+
+    seen = []
+    real = HFVLMScorer.pixel_inputs
+    monkeypatch.setattr(HFVLMScorer, "pixel_inputs", lambda self, slots: seen.append(len(slots)) or real(self, slots))
+    cfg = replace(tiny_cfg, steps=2, single_only_steps=1, pair_batch=2, single_batch=2, vqa_batch=2,
+                  size_change_batch=2, change_crops=True)
+    log = tiny_judge.train_judge(cfg, tmp_path / "j", log=None)
+    assert 4 in seen  # source, edited and their two change crops, as the Yes/No pair questions see them
+    hist = np.array(log["history"], dtype=float)
+    assert np.isfinite(hist[:, 4]).all()
+    off = JudgeConfig().cache_key()
+    assert "size_change_batch" not in off  # judges cached before it stay valid
+    assert cfg.cache_key()["size_change_batch"] == 2
