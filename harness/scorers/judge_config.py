@@ -11,7 +11,7 @@ JUDGE_VERSION = "tiny-llava-judge-3"
 # they hold it, so an upgrade keeps the trained judge (the teacher does the same).
 ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False,
                  "difference_image": False, "change_crops": False, "grain_prob": 0.0, "grain_sigma": 0.04,
-                 "size_change_batch": 0}
+                 "size_change_batch": 0, "object_crops": False}
 
 
 @dataclass
@@ -120,6 +120,10 @@ class JudgeConfig:
     # change to another object: 0.61). Held out, n=280, same steps and about the same time (run J_cr4):
     # edit 0.85 -> 0.87, identity 0.81 -> 0.91 (docs/embedded_models_sweeps.md, session 8)
     change_crops: bool = True
+    # the change crops' mask grown to the whole objects it touches (harness/scorers/object_masks.py): a resize
+    # or a reshape then shows the old and the new object whole, not only the ring or corners where they
+    # differ; a background change's crops stay as they were. Saved beside the judge like the crops.
+    object_crops: bool = False
     version: str = JUDGE_VERSION
 
     def cache_key(self) -> dict:
@@ -130,7 +134,7 @@ class JudgeConfig:
                 out.pop(name)  # the layer means nothing while the loss is off
         elif out.get("change_aux_violation") is False:  # added after the change map itself
             out.pop("change_aux_violation")
-        for name in ("difference_image", "change_crops"):
+        for name in ("difference_image", "change_crops", "object_crops"):
             if out.get(name) is False:
                 out.pop(name)
         if out.get("size_change_batch") == 0:
@@ -145,6 +149,8 @@ class JudgeConfig:
         if bad or not self.probe_types:
             raise ValueError(f"JudgeConfig.probe_types: unknown or empty {bad or self.probe_types!r}; "
                              f"allowed: {sorted(PROBES)} (repeat one to draw it more often)")
+        if self.object_crops and not self.change_crops:
+            raise ValueError("JudgeConfig.object_crops grows the change crops' mask: it needs change_crops=true")
         if not isinstance(self.size_change_batch, int) or self.size_change_batch < 0:
             raise ValueError(f"JudgeConfig.size_change_batch must be an int >= 0, got {self.size_change_batch!r}")
         if not 0.0 <= self.grain_prob <= 1.0:

@@ -14,6 +14,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from .object_masks import grow_to_objects
+
 ImagesArg = torch.Tensor | Sequence[torch.Tensor | Sequence[torch.Tensor]]
 
 
@@ -163,7 +165,7 @@ class Scorer:
 QWEN_TYPES = ("qwen2_vl", "qwen2_5_vl")
 # Harness options saved beside a checkpoint that change how it is prompted (the embedded judge's only).
 SCORER_OPTIONS = "scorer_options.json"
-SCORER_OPTION_NAMES = ("difference_image", "change_crops")
+SCORER_OPTION_NAMES = ("difference_image", "change_crops", "object_crops")
 
 
 def difference_slot(source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
@@ -172,13 +174,17 @@ def difference_slot(source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
     return 0.5 + 0.5 * (edited - source)
 
 
-def change_crop_slots(source: torch.Tensor, edited: torch.Tensor, lo: float = 0.1, hi: float = 0.2):
+def change_crop_slots(source: torch.Tensor, edited: torch.Tensor, lo: float = 0.1, hi: float = 0.2,
+                      objects: bool = False):
     """Two more images for a (source, edited) pair: the source and the edited image, each shown only where
     the pair differs and grey elsewhere, so "what was there" and "what is there now" at the changed places
     are one-image questions. The mask ramps from 0 at a per-pixel change of ``lo`` to 1 at ``hi`` (faint
-    noise stays hidden); the crops are differentiable in both images where the mask is above 0."""
+    noise stays hidden); the crops are differentiable in both images where the mask is above 0. With
+    ``objects``, the mask also covers the whole objects it touches in either image (object_masks)."""
     change = (edited - source).abs().amax(dim=-3, keepdim=True)
     m = ((change - lo) / (hi - lo)).clamp(0, 1)
+    if objects:
+        m = torch.maximum(m, torch.maximum(grow_to_objects(m, source), grow_to_objects(m, edited)))
     return 0.5 + m * (source - 0.5), 0.5 + m * (edited - 0.5)
 
 
@@ -355,7 +361,7 @@ class HFVLMScorer(Scorer):
             if self.difference_image:
                 slots = slots + [difference_slot(*pair)]
             if self.change_crops:
-                slots = slots + list(change_crop_slots(*pair))
+                slots = slots + list(change_crop_slots(*pair, objects=self.object_crops))
         return slots
 
     def model_inputs(self, images: ImagesArg, questions: Sequence[str]) -> dict:

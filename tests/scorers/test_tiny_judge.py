@@ -361,3 +361,62 @@ def test_size_change_questions_train_on_the_pair_prompt(tiny_cfg, tmp_path, monk
     off = JudgeConfig().cache_key()
     assert "size_change_batch" not in off  # judges cached before it stay valid
     assert cfg.cache_key()["size_change_batch"] == 2
+
+
+@pytest.mark.parametrize("bg", ["white", "gray", "black"])
+@pytest.mark.parametrize("new", [{"size": "large"}, {"shape": "square"}, {"x": 3}])
+def test_object_crops_show_the_old_and_the_new_object_whole(bg, new):
+    from harness.scorers.scorer import change_crop_slots
+    from harness.world.render import render_batch
+    from harness.world.scene import Obj, Scene
+
+    render = lambda *objs: render_batch([Scene(bg, objs)], 32)
+    old, other = Obj("circle", "red", "small", 2, 2), Obj("square", "blue", "medium", 5, 5)
+    edited_obj = replace(old, **new)
+    src, out = render(old, other), render(edited_obj, other)
+    drawn = lambda o: (render(o) - render()).abs().amax(1, keepdim=True) > 0.1
+    whole = drawn(old) | drawn(edited_obj)
+    before, after = change_crop_slots(src, out, objects=True)
+    shown = lambda crop, img: ((crop - img).abs() < 1e-6).all(1, keepdim=True) & ((crop - 0.5).abs() > 1e-6).any(1, keepdim=True)
+    # the new object whole in the edited crop (the plain crop shows only where the two differ)
+    assert (shown(after, out) & drawn(edited_obj)).sum() >= 0.95 * drawn(edited_obj).sum()
+    assert (shown(change_crop_slots(src, out)[1], out) & drawn(edited_obj)).sum() < 0.9 * drawn(edited_obj).sum()
+    assert (shown(before, src) & drawn(old)).sum() >= 0.95 * drawn(old).sum()
+    # the untouched square stays hidden, in both crops
+    assert not (shown(before, src) & drawn(other) & ~whole).any() and not (shown(after, out) & drawn(other)).any()
+
+
+def test_object_crops_leave_a_background_change_alone_and_keep_the_gradient():
+    from harness.scorers.scorer import change_crop_slots
+    from harness.world.render import render_batch
+    from harness.world.scene import Obj, Scene
+
+    objs = (Obj("circle", "red", "small", 2, 2), Obj("square", "blue", "medium", 5, 5))
+    src, out = render_batch([Scene("white", objs)], 32), render_batch([Scene("beige", objs)], 32)
+    for plain, grown in zip(change_crop_slots(src, out), change_crop_slots(src, out, objects=True)):
+        assert torch.equal(plain, grown)  # the objects stay grey holes: they did not change
+    moved = render_batch([Scene("white", (replace(objs[0], x=3), objs[1]))], 32).requires_grad_(True)
+    change_crop_slots(src, moved, objects=True)[1].sum().backward()
+    assert moved.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="object_crops.*change_crops"):
+        JudgeConfig(object_crops=True, change_crops=False)
+
+
+def test_object_crops_are_saved_with_the_judge_and_prompt_its_pairs(tiny_cfg, tmp_path):
+    from harness.scorers.scorer import SCORER_OPTIONS, HFVLMScorer, change_crop_slots
+    from harness.scorers.tiny_judge import train_judge
+    from harness.world.render import render_batch
+    from harness.world.scene import Obj, Scene
+
+    cfg = replace(tiny_cfg, steps=1, single_only_steps=0, pair_batch=2, object_crops=True)
+    train_judge(cfg, tmp_path / "j", log=None)
+    assert json.loads((tmp_path / "j" / SCORER_OPTIONS).read_text()) == {"change_crops": True, "object_crops": True}
+    scorer = HFVLMScorer(str(tmp_path / "j"))
+    small = Obj("circle", "red", "small", 2, 2)
+    src = render_batch([Scene("white", (small,))], 32)
+    out = render_batch([Scene("white", (replace(small, size="large"),))], 32)
+    q = ["was the red circle made bigger ?"]
+    grown = scorer.yes_no_logits([src, out], q)
+    scorer.change_crops = scorer.object_crops = False
+    assert torch.allclose(grown, scorer.yes_no_logits([src, out, *change_crop_slots(src, out, objects=True)], q), atol=1e-5)
+    assert not torch.allclose(grown, scorer.yes_no_logits([src, out, *change_crop_slots(src, out)], q), atol=1e-5)
