@@ -15,7 +15,6 @@ import torch.nn.functional as F
 
 GROW_STEPS = 8  # px: more than the widest object of the world (10 px across) needs from its edge
 COLOR_TOL = 0.15  # max per-channel difference of "the same colour" (world colours are >= 0.3 apart)
-EDGE_TOL = 0.03  # away from the background by more than this: part of an object's rim
 
 
 def background_color(images: torch.Tensor) -> torch.Tensor:
@@ -31,8 +30,7 @@ def grow_to_objects(mask: torch.Tensor, images: torch.Tensor, steps: int = GROW_
     a pixel where `mask` [B, 1, H, W] is above 0.5. No gradient: the crops stay differentiable through
     the pixel values they show."""
     h, w = images.shape[-2:]
-    away = (images - background_color(images)).abs().amax(1, keepdim=True)
-    objects = away > tol
+    objects = (images - background_color(images)).abs().amax(1, keepdim=True) > tol
     padded = F.pad(images, (1, 1, 1, 1), mode="replicate")
     shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
     # a pixel joins from its neighbour at (dy, dx) when both are object pixels of the same colour
@@ -45,7 +43,6 @@ def grow_to_objects(mask: torch.Tensor, images: torch.Tensor, steps: int = GROW_
         for (dy, dx), link in zip(shifts, links):
             new |= g[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] & link
         grown = new
-    # the anti-aliased rim: blends of object and background, too faint for `objects` on a grey background.
-    # Objects keep an empty pixel between them, so the rim of one never reaches another.
-    rim = F.max_pool2d(grown.float(), 3, 1, 1) > 0
-    return (grown | (rim & (away > EDGE_TOL))).to(images.dtype)
+    # The anti-aliased rim (blends of object and background) stays out: adding it, on pixels away from the
+    # background by more than 0.03, let faint grain grow the mask and cost identity 0.91 -> 0.86 (run J_oc).
+    return grown.to(images.dtype)

@@ -688,6 +688,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     options = {name: True for name in SCORER_OPTION_NAMES if getattr(cfg, name)}
+    if not cfg.change_crops:
+        options.pop("object_crops", None)  # they only grow the change crops
     if options:
         write_json(out_dir / SCORER_OPTIONS, options)
     summary = {"config": asdict(cfg), "loss_init": loss0, "loss_final": loss1,
