@@ -638,11 +638,12 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
                       for k in (1, 2)) / 2
         # curriculum: one-object scenes first, where an attribute question needs no binding to an object
         k_obj = 1 if step - cfg.describe_steps < cfg.one_object_steps else 3
+        pair_step = step - cfg.describe_steps - cfg.single_only_steps  # < 0: before the pair stage
+        k_pair = 1 if pair_step < cfg.one_object_pair_steps else 3
         if cfg.vqa_batch and (step < cfg.describe_steps or step % max(1, cfg.vqa_every) == 0):
             vq = _describe_loss(scorer, vqa_examples(rng, cfg.vqa_batch, k_obj), rng, cfg.image_size)
             aux = vq if aux is None else aux + vq
-        if cfg.size_change_batch and step >= cfg.describe_steps + cfg.single_only_steps:
-            k_pair = 1 if step - cfg.describe_steps - cfg.single_only_steps < cfg.one_object_pair_steps else 3
+        if cfg.size_change_batch and pair_step >= 0:
             sc = _describe_loss(scorer, size_change_examples(rng, cfg.size_change_batch, k_pair), rng,
                                 cfg.image_size)
             aux = sc if aux is None else aux + sc
@@ -655,7 +656,6 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
             ls, as_, _ = _loss(scorer, singles, rng, cfg.image_size, None, *grain_args)
             lp, ap, loss = torch.tensor(float("nan")), torch.tensor(float("nan")), ls
         else:
-            k_pair = 1 if step - cfg.describe_steps - cfg.single_only_steps < cfg.one_object_pair_steps else 3
             pairs, singles = draw(rng, cfg.pair_batch, cfg.single_batch, k_obj, k_pair)
             lp, ap, ch = _loss(scorer, pairs, rng, cfg.image_size, change_head, *grain_args)
             ls, as_, _ = _loss(scorer, singles, rng, cfg.image_size, None, *grain_args)

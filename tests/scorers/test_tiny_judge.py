@@ -339,7 +339,6 @@ def test_size_change_questions_answer_from_the_scene_graphs():
     assert {e.variant for e in pairs} == {"bigger", "smaller", "same"}
     for e in pairs:
         assert tok.unk_token_id not in tok.encode(e.question + " " + e.variant, add_special_tokens=False)
-    for e in pairs:
         color, shape = e.question.split()[-4:-2]
         (a,), (b,) = ([o for o in s.objects if (o.color, o.shape) == (color, shape)] for s in e.images)
         step = SIZE_ORDER.index(b.size) - SIZE_ORDER.index(a.size)
