@@ -11,7 +11,7 @@ JUDGE_VERSION = "tiny-llava-judge-3"
 # they hold it, so an upgrade keeps the trained judge (the teacher does the same).
 ADDED_OPTIONS = {"change_aux_weight": 0.0, "change_aux_layer": 2, "change_aux_violation": False,
                  "difference_image": False, "change_crops": False, "grain_prob": 0.0, "grain_sigma": 0.04,
-                 "size_change_batch": 0, "object_crops": False}
+                 "size_change_batch": 0, "object_crops": False, "count_near_share": 0.0}
 
 
 @dataclass
@@ -53,6 +53,9 @@ class JudgeConfig:
     probe_types: list[str] = field(default_factory=lambda: ["presence", "color", "color", "count", "background",
                                                              "shape", "shape", "shape"])
     remove_share: float = 0.3  # share of one-image questions that are the removal edit question
+    # training only: the share of the count question's "No" cases asked with a count next to the true one
+    # (2 for 3 objects, say); the rest draw any wrong count. The held-out questions keep drawing any.
+    count_near_share: float = 0.0
     single_only_steps: int = 700  # curriculum: one-image Yes/No questions (+ VQA) only, before the pairs
     # curriculum inside that stage: the first N LLaVA steps ask one-image questions about one-object scenes.
     # Measured (LM-only on a trained tower): shape Yes/No on one-object scenes leaves chance after ~150
@@ -141,8 +144,9 @@ class JudgeConfig:
         for name in ("difference_image", "change_crops", "object_crops"):
             if out.get(name) is False:
                 out.pop(name)
-        if out.get("size_change_batch") == 0:
-            out.pop("size_change_batch")
+        for name in ("size_change_batch", "count_near_share"):
+            if out.get(name) == ADDED_OPTIONS[name]:
+                out.pop(name)
         if out.get("grain_prob") == 0.0:
             for name in ("grain_prob", "grain_sigma"):
                 out.pop(name)  # the level means nothing while grain is off
@@ -155,6 +159,8 @@ class JudgeConfig:
                              f"allowed: {sorted(PROBES)} (repeat one to draw it more often)")
         if not isinstance(self.size_change_batch, int) or self.size_change_batch < 0:
             raise ValueError(f"JudgeConfig.size_change_batch must be an int >= 0, got {self.size_change_batch!r}")
+        if not 0.0 <= self.count_near_share <= 1.0:
+            raise ValueError(f"JudgeConfig.count_near_share must be in [0, 1], got {self.count_near_share!r}")
         if not 0.0 <= self.grain_prob <= 1.0:
             raise ValueError(f"JudgeConfig.grain_prob must be in [0, 1], got {self.grain_prob!r}")
         if not 0.0 <= self.grain_sigma < 0.08:

@@ -304,7 +304,10 @@ def allowed_objects(case: Case, out: Scene) -> tuple | None:
     return tuple(([case.source.objects[i]] if i is not None else []) + rest)
 
 
-def probe_example(scene: Scene, qtype: str, want: bool, rng) -> Example | None:
+def probe_example(scene: Scene, qtype: str, want: bool, rng, count_near: float = 0.0) -> Example | None:
+    """A one-image Yes/No question of type ``qtype`` about ``scene``. ``count_near``: the share of wrong counts
+    drawn next to the true one (n - 1 or n + 1), the hard negatives of the count question; 0 draws every
+    wrong count alike (and leaves the random stream as it was)."""
     objs = scene.objects
     tpl = PROBES[qtype]
     if qtype == "presence":
@@ -335,7 +338,12 @@ def probe_example(scene: Scene, qtype: str, want: bool, rng) -> Example | None:
         return Example([scene], tpl.format(color=o.color, shape=s), want, qtype, "probe")
     if qtype == "count":
         n = len(objs)
-        w = COUNT_WORDS[n] if want else _pick(rng, [x for x in COUNT_WORDS if x != COUNT_WORDS[n]])
+        if want:
+            w = COUNT_WORDS[n]
+        elif count_near > 0 and rng.random() < count_near:
+            w = _pick(rng, [COUNT_WORDS[k] for k in (n - 1, n + 1) if 0 <= k < len(COUNT_WORDS)])
+        else:
+            w = _pick(rng, [x for x in COUNT_WORDS if x != COUNT_WORDS[n]])
         return Example([scene], tpl.format(count=w), want, qtype, "probe")
     if qtype == "background":
         b = scene.background if want else _pick(rng, [b for b in BACKGROUNDS if b != scene.background])
@@ -345,10 +353,10 @@ def probe_example(scene: Scene, qtype: str, want: bool, rng) -> Example | None:
 
 def sample_examples(rng, n_pair: int, n_single: int, degrade_prob: float, probe_types=PROBE_TYPES,
                     remove_share: float = 0.3, max_objects: int = 3, pair_max_objects: int = 3,
-                    identity_share: float = 0.5) -> tuple[list, list]:
+                    identity_share: float = 0.5, count_near: float = 0.0) -> tuple[list, list]:
     """Balanced Yes/No examples: n_pair two-image questions (a share ``identity_share`` of them identity
     questions, on scenes of at most ``pair_max_objects`` objects), n_single one-image questions
-    (probe scenes with at most ``max_objects`` objects)."""
+    (probe scenes with at most ``max_objects`` objects; ``count_near`` as in ``probe_example``)."""
     pairs, singles = [], []
     while len(pairs) < n_pair:
         case = random_case(rng, pair_max_objects)
@@ -369,7 +377,7 @@ def sample_examples(rng, n_pair: int, n_single: int, degrade_prob: float, probe_
             scene = random_scene(rng, min_objects=0 if rng.random() < 0.1 else 1, max_objects=max_objects)
             if rng.random() < 0.3 and max_objects > 1:
                 scene = perturb(scene, rng) or scene
-            ex = probe_example(scene, _pick(rng, list(probe_types)), want, rng)
+            ex = probe_example(scene, _pick(rng, list(probe_types)), want, rng, count_near)
         if ex is not None:
             singles.append(ex)
     return pairs, singles
@@ -597,7 +605,8 @@ def train_judge(cfg: JudgeConfig, out_dir, log=print, device: str = "cpu", on_st
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7001]))
     fixed_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7002]))
     draw = lambda r, n_pair, n_single, k=3, k_pair=3: sample_examples(  # noqa: E731
-        r, n_pair, n_single, cfg.degrade_prob, cfg.probe_types, cfg.remove_share, k, k_pair, cfg.identity_share)
+        r, n_pair, n_single, cfg.degrade_prob, cfg.probe_types, cfg.remove_share, k, k_pair, cfg.identity_share,
+        cfg.count_near_share)
     # Held-fixed batch for before/after losses; pairs only count if training reaches them.
     fixed = draw(fixed_rng, 64 if cfg.steps > cfg.single_only_steps + cfg.describe_steps else 0, 64)
 

@@ -13,6 +13,7 @@ from harness.scorers.tiny_judge import (
     evaluate_judge,
     identity_kept,
     load_or_train_judge,
+    probe_example,
     random_case,
     sample_examples,
 )
@@ -145,10 +146,34 @@ def test_one_object_curriculum_limits_the_probe_scenes(tiny_cfg, tmp_path, monke
                                      ({"identity_share": 1.5}, "identity_share"),
                                      ({"one_object_steps": -1}, "one_object_steps"),
                                      ({"grain_prob": 1.5}, "grain_prob"), ({"grain_sigma": 0.1}, "grain_sigma"),
-                                     ({"size_change_batch": -1}, "size_change_batch")])
+                                     ({"size_change_batch": -1}, "size_change_batch"),
+                                     ({"count_near_share": 1.2}, "count_near_share")])
 def test_judge_config_names_the_bad_key(bad, key):
     with pytest.raises(ValueError, match=key):
         JudgeConfig(**bad)
+
+
+def test_count_near_share_asks_the_neighbouring_counts_and_stays_out_of_the_cache_key():
+    """count_near_share=1: every wrong count asked is the true count +- 1 (the 2-vs-3 confusion the judge
+    made); 0: the wrong counts are drawn from all others, as the held-out questions are."""
+    from harness.scorers.questions import COUNT_WORDS
+    from harness.world.scene import random_scene
+
+    def wrong_counts(near):
+        rng, out = np.random.default_rng(5), []
+        for _ in range(300):
+            scene = random_scene(rng, 1, 3)
+            ex = probe_example(scene, "count", False, rng, count_near=near)
+            out.append((len(scene.objects), COUNT_WORDS.index(ex.question.split()[3])))
+        return out
+
+    near = wrong_counts(1.0)
+    assert all(abs(asked - n) == 1 for n, asked in near)
+    assert {(3, 2), (2, 3), (2, 1), (1, 2), (1, 0)} <= set(near)
+    anywhere = wrong_counts(0.0)
+    assert all(asked != n for n, asked in anywhere) and any(abs(asked - n) > 1 for n, asked in anywhere)
+    assert "count_near_share" not in JudgeConfig().cache_key()
+    assert JudgeConfig(count_near_share=0.6).cache_key()["count_near_share"] == 0.6
 
 
 def test_grain_shows_faint_noise_on_the_edited_image_only_with_the_same_answers():
