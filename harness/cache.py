@@ -4,6 +4,11 @@ An entry lives in ``$HARNESS_HOME/<kind>/<config hash>/`` and is complete only w
 ``manifest.json`` lists every file with its size and sha256. Entries are built in a temporary
 folder and renamed into place, so a killed build never leaves a half-written entry; an entry
 whose files no longer match the manifest (truncated, edited) is rebuilt, never loaded.
+
+Entries that take long to build may ship with the package, as copies of a cache entry under
+``harness/pretrained/<kind>/<config hash>/`` (the same manifest, plus ``shipped.json``: the command that
+built them and what the probes measured). A missing entry is then installed from the shipped copy, checked
+against its manifest; ``force`` always rebuilds.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any, Callable
 from harness.atomic_io import write_json
 
 MANIFEST = "manifest.json"
+SHIPPED_INFO = "shipped.json"
 
 
 def harness_home() -> Path:
@@ -61,6 +67,25 @@ def verify(entry: Path) -> str | None:
     return None
 
 
+def shipped_root() -> Path:
+    """Where shipped cache entries live: ``harness/pretrained`` (``HARNESS_SHIPPED_DIR`` overrides it)."""
+    return Path(os.environ.get("HARNESS_SHIPPED_DIR", Path(__file__).parent / "pretrained"))
+
+
+def shipped_entry(kind: str, key: str, log: Callable[[str], None] = print) -> Path | None:
+    """The shipped copy of the cache entry (kind, key) if there is one and it is intact, else None."""
+    entry = shipped_root() / kind / key
+    if not (entry / MANIFEST).exists():
+        return None
+    problem = verify(entry)
+    if problem is None and json.loads((entry / MANIFEST).read_text()).get("key") != key:
+        problem = "its manifest names another key"
+    if problem is not None:
+        log(f"shipped {kind} {entry} is not usable ({problem}); building it instead")
+        return None
+    return entry
+
+
 def _is_builder() -> bool:
     """In a distributed run one process per node builds (LOCAL_RANK 0); the others wait for it.
     Other ranks must not build: libraries skip writes on non-main ranks (a half-empty entry)."""
@@ -79,7 +104,8 @@ def _wait_for(entry: Path, timeout_s: float) -> Path:
 
 def cached_build(kind: str, config: Any, build: Callable[[Path], None], force: bool = False,
                  log: Callable[[str], None] = print) -> Path:
-    """Return the cache folder for (kind, config), building it with ``build(tmp_dir)`` if needed."""
+    """Return the cache folder for (kind, config), building it with ``build(tmp_dir)`` if needed (or, unless
+    ``force``, installing the shipped copy of it)."""
     key = config_hash({"kind": kind, "config": config})
     entry = harness_home() / kind / key
     if not _is_builder():
@@ -89,6 +115,19 @@ def cached_build(kind: str, config: Any, build: Callable[[Path], None], force: b
         if problem is None:
             return entry
         log(f"cache entry {entry} is invalid ({problem}); rebuilding")
+    shipped = None if force else shipped_entry(kind, key, log)
+    if shipped is not None:
+        info = json.loads((shipped / SHIPPED_INFO).read_text()) if (shipped / SHIPPED_INFO).exists() else {}
+        log(f"{kind} {key}: installing the shipped copy (built by `{info.get('command', '?')}`; "
+            f"`prepare --force` rebuilds it)")
+
+        def build(tmp: Path, src: Path = shipped) -> None:  # the files as shipped, checked again once copied
+            for p in _files(src) + [src / MANIFEST]:
+                (tmp / p.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, tmp / p.relative_to(src))
+            problem = verify(tmp)
+            if problem is not None:
+                raise OSError(f"copying the shipped {kind} {src} failed: {problem}")
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{key}.building-"))
     try:

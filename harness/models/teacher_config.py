@@ -27,8 +27,11 @@ class TeacherConfig:
     # 0.59 and realism 0.86, but in twice the time, which the 15-minute `prepare` does not have.
     # 4400 steps: the time the fused AdamW and the vectorised scene sampling saved (~690 s of training on one
     # thread, run U_4400: `probe teacher` match 0.58, realism 0.82 at its CFG 2).
+    # 13200 steps (three times that, ~60 min on one AVX2 core): `probe teacher` match 0.79, realism 0.98 against
+    # 0.59 / 0.85 at 4400 (run T_long3x, session 11). Too long to wait for on a first run, so the teacher this
+    # default builds ships with the package (harness/pretrained/teacher/) and `prepare --force` rebuilds it.
     # (The DiT, backbone=sd3: ~0.20 s/step at batch 16, lr 3e-3, 3400 steps.)
-    steps: int = 4400
+    steps: int = 13200
     batch_size: int = 8
     lr: float = 1e-3  # the UNet: 3e-3 diverged in quality (U_lr3e3: match 0.01 vs 0.11 at 1e-3)
     warmup_steps: int = 100

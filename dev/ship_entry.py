@@ -1,0 +1,51 @@
+"""Turn a trained model folder into a shipped cache entry (harness/pretrained/<kind>/<key>/).
+
+    python dev/ship_entry.py teacher MODEL_DIR PROBE_JSON "python -m harness prepare --force" "notes"
+
+The model must have been trained with the current default config of its kind (its train_log.json says
+which); the entry gets the cache's manifest and a shipped.json with the command and the probe numbers.
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from harness import cache
+from harness.atomic_io import write_json
+
+
+def main(kind: str, model_dir: str, probe_json: str, command: str, notes: str = "") -> None:
+    if kind == "teacher":
+        from harness.models.teacher_config import TeacherConfig as Config
+    else:
+        from harness.scorers.judge_config import JudgeConfig as Config
+    trained = json.loads((Path(model_dir) / "train_log.json").read_text())["config"]
+    cfg = Config()
+    if json.loads(json.dumps(asdict(cfg))) != trained:
+        raise SystemExit(f"{model_dir} was not trained with the default {kind} config")
+    info = {"kind": kind, "command": command, "probe": json.loads(Path(probe_json).read_text()),
+            "torch": torch.__version__, "notes": notes}
+    with tempfile.TemporaryDirectory() as home:  # build it through the cache, so its manifest is the cache's
+        def build(tmp: Path) -> None:
+            for p in Path(model_dir).rglob("*"):
+                if p.is_file() and p.name != cache.MANIFEST:
+                    (tmp / p.relative_to(model_dir)).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(p, tmp / p.relative_to(model_dir))
+            write_json(tmp / cache.SHIPPED_INFO, info)
+
+        os.environ["HARNESS_HOME"] = home
+        os.environ["HARNESS_SHIPPED_DIR"] = str(Path(home) / "none")
+        entry = cache.cached_build(kind, cfg.cache_key(), build)
+        dest = Path(__file__).resolve().parents[1] / "harness" / "pretrained" / kind / entry.name
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(entry, dest)
+    print(dest)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
