@@ -22,9 +22,14 @@ from harness.atomic_io import write_json
 def main(kind: str, model_dir: str, probe_json: str, command: str, notes: str = "") -> None:
     if kind == "teacher":
         from harness.models.teacher_config import TeacherConfig as Config
-    else:
+    elif kind == "judge":
         from harness.scorers.judge_config import JudgeConfig as Config
-    trained = json.loads((Path(model_dir) / "train_log.json").read_text())["config"]
+    else:
+        raise SystemExit(f"kind must be 'teacher' or 'judge', got {kind!r}")
+    log = Path(model_dir) / "train_log.json"
+    if not log.is_file():
+        raise SystemExit(f"{log} not found: MODEL_DIR must be a folder that train_teacher/train_judge wrote")
+    trained = json.loads(log.read_text())["config"]
     cfg = Config()
     if json.loads(json.dumps(asdict(cfg))) != trained:
         raise SystemExit(f"{model_dir} was not trained with the default {kind} config")
@@ -48,4 +53,6 @@ def main(kind: str, model_dir: str, probe_json: str, command: str, notes: str = 
 
 
 if __name__ == "__main__":
+    if len(sys.argv) not in (5, 6):
+        raise SystemExit(__doc__)
     main(*sys.argv[1:])

@@ -86,6 +86,18 @@ def shipped_entry(kind: str, key: str, log: Callable[[str], None] = print) -> Pa
     return entry
 
 
+def _copy_of(src: Path) -> Callable[[Path], None]:
+    """A build that copies the cache entry ``src`` (a shipped copy) and checks the copies against its manifest."""
+    def build(tmp: Path) -> None:
+        for p in _files(src) + [src / MANIFEST]:
+            (tmp / p.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, tmp / p.relative_to(src))
+        problem = verify(tmp)
+        if problem is not None:
+            raise OSError(f"copying the shipped entry {src} failed: {problem}")
+    return build
+
+
 def _is_builder() -> bool:
     """In a distributed run one process per node builds (LOCAL_RANK 0); the others wait for it.
     Other ranks must not build: libraries skip writes on non-main ranks (a half-empty entry)."""
@@ -120,14 +132,7 @@ def cached_build(kind: str, config: Any, build: Callable[[Path], None], force: b
         info = json.loads((shipped / SHIPPED_INFO).read_text()) if (shipped / SHIPPED_INFO).exists() else {}
         log(f"{kind} {key}: installing the shipped copy (built by `{info.get('command', '?')}`; "
             f"`prepare --force` rebuilds it)")
-
-        def build(tmp: Path, src: Path = shipped) -> None:  # the files as shipped, checked again once copied
-            for p in _files(src) + [src / MANIFEST]:
-                (tmp / p.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(p, tmp / p.relative_to(src))
-            problem = verify(tmp)
-            if problem is not None:
-                raise OSError(f"copying the shipped {kind} {src} failed: {problem}")
+        build = _copy_of(shipped)
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{key}.building-"))
     try:
