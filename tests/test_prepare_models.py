@@ -45,3 +45,33 @@ def test_probe_writes_its_json(what, tmp_path):
         assert {"edit", "identity", "presence"} <= set(result["clean"])
         assert set(result["noisy"]) == {"0.25", "0.5", "0.75", "1.0"}
         assert all(set(v) == {"x_t", "x0_pred"} for v in result["noisy"].values())
+
+
+def test_prepare_force_rebuilds_exactly_the_teacher_a_probed_run_trained(harness_home, tmp_path):
+    """The shipped teacher was trained by train_teacher with learning-curve probes on one thread; its
+    shipped.json says `prepare --force` makes it. That holds only if a probe leaves the training stream alone
+    (it swaps the EMA in and back) and prepare's one-thread worker process trains the same weights."""
+    import torch
+    from safetensors.torch import load_file
+
+    from harness.config import load_config
+    from harness.models.teacher import train_teacher
+    from harness.probes import probe_teacher
+
+    tiny = [o.replace("teacher.ema_decay=0.0", "teacher.ema_decay=0.9") for o in TINY] + ["teacher.steps=6"]
+    cfg = load_config("default", tiny).run.teacher
+    probed = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_teacher(cfg, tmp_path / "probed", progress=False, probe_every=2,
+                      probe=lambda step, s, model: probed.append(probe_teacher(model, n=4, steps=2, batch_size=4)))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(probed) == 3
+    assert main(["prepare", "--force", *tiny]) == 0
+    (entry,) = (harness_home / "teacher").iterdir()
+    for part in ("transformer/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
+        ours, built = load_file(tmp_path / "probed" / part), load_file(entry / part)
+        assert ours.keys() == built.keys()
+        assert all(torch.equal(ours[k], built[k]) for k in ours), part
