@@ -47,28 +47,38 @@ def test_probe_writes_its_json(what, tmp_path):
         assert all(set(v) == {"x_t", "x0_pred"} for v in result["noisy"].values())
 
 
+
+def _probed_train(cfg_dict: dict, out_dir: str) -> int:
+    """A learning-curve run as the shipped models were trained: a fresh process, one thread, probes on the EMA."""
+    import torch
+
+    from harness.models.teacher import TeacherConfig, train_teacher
+    from harness.probes import probe_teacher
+
+    torch.set_num_threads(1)
+    probed = []
+    train_teacher(TeacherConfig(**cfg_dict), out_dir, progress=False, probe_every=2,
+                  probe=lambda step, s, model: probed.append(probe_teacher(model, n=4, steps=2, batch_size=4)))
+    return len(probed)
+
+
 def test_prepare_force_rebuilds_exactly_the_teacher_a_probed_run_trained(harness_home, tmp_path):
-    """The shipped teacher was trained by train_teacher with learning-curve probes on one thread; its
-    shipped.json says `prepare --force` makes it. That holds only if a probe leaves the training stream alone
-    (it swaps the EMA in and back) and prepare's one-thread worker process trains the same weights."""
+    """The shipped teacher was trained by train_teacher with learning-curve probes, in its own one-thread
+    process; its shipped.json says `prepare --force` makes it. That holds only if a probe leaves the training
+    stream alone (it swaps the EMA in and back) and prepare's worker trains the same weights. Both run in fresh
+    processes: global state other tests leave in this one (DeepSpeed, Accelerate) is not what a user's has."""
+    import multiprocessing as mp
+    from dataclasses import asdict
+
     import torch
     from safetensors.torch import load_file
 
     from harness.config import load_config
-    from harness.models.teacher import train_teacher
-    from harness.probes import probe_teacher
 
     tiny = [o.replace("teacher.ema_decay=0.0", "teacher.ema_decay=0.9") for o in TINY] + ["teacher.steps=6"]
     cfg = load_config("default", tiny).run.teacher
-    probed = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train_teacher(cfg, tmp_path / "probed", progress=False, probe_every=2,
-                      probe=lambda step, s, model: probed.append(probe_teacher(model, n=4, steps=2, batch_size=4)))
-    finally:
-        torch.set_num_threads(threads)
-    assert len(probed) == 3
+    with mp.get_context("spawn").Pool(1) as pool:
+        assert pool.apply(_probed_train, (asdict(cfg), str(tmp_path / "probed"))) == 3
     assert main(["prepare", "--force", *tiny]) == 0
     (entry,) = (harness_home / "teacher").iterdir()
     for part in ("transformer/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
