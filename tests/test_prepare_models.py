@@ -47,7 +47,6 @@ def test_probe_writes_its_json(what, tmp_path):
         assert all(set(v) == {"x_t", "x0_pred"} for v in result["noisy"].values())
 
 
-
 def _probed_train(cfg_dict: dict, out_dir: str) -> int:
     """A learning-curve run as the shipped models were trained: a fresh process, one thread, probes on the EMA."""
     import torch
@@ -66,7 +65,8 @@ def test_prepare_force_rebuilds_exactly_the_teacher_a_probed_run_trained(harness
     """The shipped teacher was trained by train_teacher with learning-curve probes, in its own one-thread
     process; its shipped.json says `prepare --force` makes it. That holds only if a probe leaves the training
     stream alone (it swaps the EMA in and back) and prepare's worker trains the same weights. Both run in fresh
-    processes: global state other tests leave in this one (DeepSpeed, Accelerate) is not what a user's has."""
+    processes: trained inside this one after other tests, the weights differed (some leftover global state,
+    not identified), and a user's runs start fresh."""
     import multiprocessing as mp
     from dataclasses import asdict
 
@@ -75,7 +75,8 @@ def test_prepare_force_rebuilds_exactly_the_teacher_a_probed_run_trained(harness
 
     from harness.config import load_config
 
-    tiny = [o.replace("teacher.ema_decay=0.0", "teacher.ema_decay=0.9") for o in TINY] + ["teacher.steps=6"]
+    swap = {"teacher.ema_decay=0.0": "teacher.ema_decay=0.9", "teacher.steps=3": "teacher.steps=6"}  # EMA on: 3 probes
+    tiny = [swap.get(o, o) for o in TINY]
     cfg = load_config("default", tiny).run.teacher
     with mp.get_context("spawn").Pool(1) as pool:
         assert pool.apply(_probed_train, (asdict(cfg), str(tmp_path / "probed"))) == 3
