@@ -33,8 +33,8 @@ class TeacherConfig:
     # 17600 steps (T_4x, session 12): 0.797 / 0.981, fresh captions 0.77 against 0.745: the curve flattens near
     # 0.8 (three-object captions stay at ~0.55), so a third longer rebuild was not worth a new shipped copy.
     # Batch 16 (T_b16, session 13): 13200 steps give 0.891 / 0.989, where batch 8 flattened near 0.8 however
-    # long it ran; the same samples in half the steps (6600 of batch 16) give 0.789, as batch 8 did. The
-    # larger batch, not more samples, lifted it; ~110 min of one core here, so it ships too.
+    # long it ran (up to 1.5x the samples); the same samples in half the steps (6600 of batch 16) give 0.789,
+    # as batch 8 did. ~110 min of one core here, so it ships too.
     # (The DiT, backbone=sd3: ~0.20 s/step at batch 16, lr 3e-3, 3400 steps.)
     steps: int = 13200
     batch_size: int = 16
