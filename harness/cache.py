@@ -114,11 +114,16 @@ def _wait_for(entry: Path, timeout_s: float) -> Path:
                        "HARNESS_CACHE_WAIT_S higher, or run `python -m harness prepare` before launching")
 
 
+def entry_key(kind: str, config: Any) -> str:
+    """The folder name of the cache entry (kind, config): the hash the cache and the shipped copies use."""
+    return config_hash({"kind": kind, "config": config})
+
+
 def cached_build(kind: str, config: Any, build: Callable[[Path], None], force: bool = False,
                  log: Callable[[str], None] = print) -> Path:
     """Return the cache folder for (kind, config), building it with ``build(tmp_dir)`` if needed (or, unless
     ``force``, installing the shipped copy of it)."""
-    key = config_hash({"kind": kind, "config": config})
+    key = entry_key(kind, config)
     entry = harness_home() / kind / key
     if not _is_builder():
         return _wait_for(entry, float(os.environ.get("HARNESS_CACHE_WAIT_S", 7200)))
