@@ -3,7 +3,7 @@
 REPA (Yu et al., 2025) speeds up diffusion training by aligning a middle layer of the denoiser with
 the features of a pretrained image encoder. The embedded world has something better than a
 pretrained encoder: the exact scene graph of every training image. So a linear head on the
-denoiser's cell-grid features (the UNet's mid block, or a middle DiT block) predicts, per 4-px cell,
+denoiser's cell-grid features (the UNet's mid block) predicts, per 4-px cell,
 "is an object centred here" and the colour, shape and size of the object covering it, and the
 background (``harness.world.cell_targets``). The head is training-only; the saved teacher is a plain
 diffusers model. Each sample is weighted by (1 - t): at pure noise the layout cannot be read.
@@ -19,14 +19,11 @@ from harness.world.scene import GRID
 
 
 def _feature_module(transformer) -> tuple[torch.nn.Module, int]:
-    """(module whose output is read, its channels): the UNet's mid block, or the middle DiT block."""
+    """(module whose output is read, its channels): the UNet's mid block."""
     kind = type(transformer).__name__
-    if kind == "UNet2DConditionModel":
-        return transformer.mid_block, int(transformer.config.block_out_channels[-1])
-    if kind == "SD3Transformer2DModel":
-        blocks = transformer.transformer_blocks
-        return blocks[len(blocks) // 2], int(transformer.inner_dim)
-    raise ValueError(f"the scene auxiliary loss supports the UNet and SD3 teachers, not {kind}")
+    if kind != "UNet2DConditionModel":
+        raise ValueError(f"the scene auxiliary loss reads a UNet's mid block; got {kind}")
+    return transformer.mid_block, int(transformer.config.block_out_channels[-1])
 
 
 class FeatureTap(torch.nn.Module):
@@ -40,11 +37,7 @@ class FeatureTap(torch.nn.Module):
         self._hook = module.register_forward_hook(self._keep)
 
     def _keep(self, _module, _inputs, output):
-        h = output[1] if isinstance(output, tuple) else output  # SD3 blocks return (text, image) states
-        if h.dim() == 3:  # DiT tokens [B, N, D] -> [B, D, g, g]
-            g = int(round(h.shape[1] ** 0.5))
-            h = h.transpose(1, 2).reshape(h.shape[0], h.shape[2], g, g)
-        self._feat = h
+        self._feat = output
 
     def remove(self) -> None:
         self._hook.remove()

@@ -5,19 +5,15 @@ import numpy as np
 import pytest
 import torch
 
+from harness.embedded.teacher.config import TeacherConfig
+from harness.embedded.teacher.scene_aux import SceneAux
+from harness.embedded.teacher.train import scene_batch, train_teacher
 from harness.models.edit_model import EditModel
-from harness.models.scene_aux import SceneAux
-from harness.models.teacher import TeacherConfig, scene_batch, train_teacher
 
 
-@pytest.mark.parametrize("backbone", ["unet", "sd3"])
-def test_scene_loss_trains_the_features_and_vanishes_at_pure_noise(backbone):
+def test_scene_loss_trains_the_features_and_vanishes_at_pure_noise():
     torch.manual_seed(0)
-    if backbone == "unet":
-        m = EditModel.tiny_unet(block_channels=(8, 16, 16), heads=2, text_hidden=16, text_layers=1)
-    else:
-        m = EditModel.tiny_sd3(patch_size=4, num_layers=2, num_heads=2, head_dim=8, caption_projection_dim=16,
-                               text_hidden=16, text_layers=1)
+    m = EditModel.tiny_unet(block_channels=(8, 16, 16), heads=2, text_hidden=16, text_layers=1)
     aux = SceneAux(m.transformer)
     imgs, caps, scenes = scene_batch(np.random.default_rng(0), 4, TeacherConfig())
     with pytest.raises(RuntimeError, match="forward"):
@@ -39,8 +35,16 @@ def test_scene_loss_trains_the_features_and_vanishes_at_pure_noise(backbone):
         aux.loss(scenes, torch.zeros(4))
 
 
+def test_scene_loss_needs_a_unet():
+    torch.manual_seed(0)
+    dit = EditModel.tiny_sd3(patch_size=4, num_layers=1, num_heads=2, head_dim=8, caption_projection_dim=16,
+                             text_hidden=16, text_layers=1)
+    with pytest.raises(ValueError, match="UNet"):
+        SceneAux(dit.transformer)
+
+
 def test_teacher_training_with_scene_loss_and_text_pretraining_saves_a_plain_model(tmp_path):
-    cfg = TeacherConfig(backbone="unet", unet_channels=(8, 16, 16), unet_heads=2, text_hidden=16, text_layers=1,
+    cfg = TeacherConfig(unet_channels=(8, 16, 16), unet_heads=2, text_hidden=16, text_layers=1,
                         steps=3, batch_size=4, scene_aux_weight=0.1, text_pretrain_steps=2, ema_decay=0.0)
     train_teacher(cfg, tmp_path / "t", progress=False)
     log = json.loads((tmp_path / "t" / "train_log.json").read_text())

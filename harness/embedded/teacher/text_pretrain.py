@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.models.optim import adamw
+from harness.embedded.optim import adamw
 from harness.world.palette import BACKGROUNDS, COLORS, SHAPES
 from harness.world.scene import MAX_OBJECTS, random_scene
 from harness.world.text import caption

@@ -2,15 +2,15 @@
 import numpy as np
 import torch
 
-from harness.models.teacher_config import TeacherConfig
-from harness.models.text_encoder import TextEncoder
-from harness.models.text_pretrain import (
+from harness.embedded.teacher.config import TeacherConfig
+from harness.embedded.teacher.text_pretrain import (
     BGS,
     IGNORE,
     PAIRS,
     caption_targets,
     pretrain_text_encoder,
 )
+from harness.models.text_encoder import TextEncoder
 from harness.world.scene import Obj, Scene
 from harness.world.text import caption
 
