@@ -69,13 +69,6 @@ PROBES: dict[str, str] = {
 }
 COUNT_WORDS = ("zero", "one", "two", "three")
 
-# Dense pretraining prompts of the embedded judge (LLaVA-style alignment stage): the answer is a
-# description of one image, or the request that turns image one into image two.
-DESCRIBE = {
-    "image": "describe the image .",
-    "change": "what request turns the first image into the second ?",
-}
-
 # Short-answer questions about one image (answer: one word), an auxiliary LM loss of the embedded
 # judge: they give the vision tower a direct signal per attribute, which the Yes/No questions alone
 # only give once the model already tells the attribute's values apart.
@@ -85,10 +78,6 @@ VQA: dict[str, str] = {
     "shape": "what shape is the {color} object ?",
     "count": "how many objects are there ?",
 }
-# Two-image short-answer question (answer: bigger, smaller or same): the size comparison across the
-# two images that the resize edit question needs, asked directly. Every word is already in the judge's
-# vocabulary, so the tokenizer (and any judge trained without the question) does not change.
-PAIR_VQA_SIZE = "how does the size of the {color} {shape} change ?"
 
 
 def _get(sample_like, key):
@@ -107,8 +96,7 @@ def questions_for(sample_like) -> list[Question]:
 def question_words() -> set[str]:
     """Every literal word of every template and probe (placeholders excluded)."""
     words = set(COUNT_WORDS)
-    texts = ([t.text for pair in TEMPLATES.values() for t in pair] + list(PROBES.values())
-             + list(DESCRIBE.values()) + list(VQA.values()) + [PAIR_VQA_SIZE])
+    texts = [t.text for pair in TEMPLATES.values() for t in pair] + list(PROBES.values()) + list(VQA.values())
     for text in texts:
         words.update(w for w in text.split() if not w.startswith("{"))
     return words

@@ -1,7 +1,7 @@
 import numpy as np
 
+from harness.embedded.judge.model import build_tokenizer
 from harness.scorers.questions import EDIT, IDENTITY, TEMPLATES, question_words, questions_for
-from harness.scorers.tiny_judge import build_tokenizer
 from harness.world.edits import CATEGORIES, sample_edit
 from harness.world.scene import random_scene
 

@@ -41,15 +41,35 @@ def test_gradient_reaches_every_sample_not_the_model(tiny_scorer, images, k):
     assert all(not p.requires_grad and p.grad is None for p in tiny_scorer.model.parameters())
 
 
-def test_vlm_loss_and_reward(tiny_scorer, images):
+def test_reward_is_the_softmax_of_the_yes_no_logits(tiny_scorer, images):
     x = images(2, 5)
     lg = tiny_scorer.yes_no_logits(x, Q[1:] * 2)
     p = tiny_scorer.reward(x, Q[1:] * 2)
     assert torch.allclose(p, torch.softmax(lg, -1)[:, 0])
-    loss = tiny_scorer.vlm_loss(x, Q[1:] * 2, [True, False])
-    assert torch.allclose(loss, torch.stack([-torch.log(p[0]), -torch.log(1 - p[1])]), atol=1e-5)
-    v = tiny_scorer.judge(x, Q[1:] * 2)
-    assert v[0]["answer"] in ("Yes", "No") and v[0]["parse_ok"]
+
+
+def test_siglip_tower_full_strategy_keeps_every_patch_token(tiny_saved):
+    """A LLaVA with a SigLIP tower (no CLS token, the "full" feature strategy) is scored too."""
+    from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor, SiglipVisionConfig
+
+    _, _, proc = tiny_saved
+    tok = proc.tokenizer
+    vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=32, patch_size=8, vision_use_head=False)
+    text = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                       num_attention_heads=2, num_key_value_heads=2, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    model = LlavaForConditionalGeneration(LlavaConfig(
+        vision_config=vision, text_config=text, image_token_id=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1, vision_feature_select_strategy="full"))
+    siglip_proc = LlavaProcessor(image_processor=proc.image_processor, tokenizer=tok, patch_size=8,
+                                 vision_feature_select_strategy="full", image_token="<image>",
+                                 num_additional_image_tokens=0, chat_template=proc.chat_template)
+    sc = HFVLMScorer.from_parts(model, tok, proc.image_processor, siglip_proc)
+    n_tok = sc._llava_tokens_per_image((32, 32))
+    assert n_tok == (32 // 8) ** 2  # no CLS token to drop
+    lg = sc.yes_no_logits([torch.rand(3, 3, 32, 32), torch.rand(3, 3, 32, 32)], [Q[1]] * 3)
+    assert lg.shape == (3, 2) and torch.isfinite(lg).all()
 
 
 def test_torch_preprocessing_matches_hf_processor_without_resize(tiny_scorer, images):
@@ -67,3 +87,18 @@ def test_torch_preprocessing_resizes_when_sizes_differ(tiny_scorer, images):
     assert out.shape == (2, 3, 32, 32)
     out.sum().backward()
     assert x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("text,match", [('{"diff": true}', "diff.*change_crops"),
+                                        ("{not json", "scorer_options.json: not valid JSON"),
+                                        ("[1]", "scorer_options.json: expected a JSON object")])
+def test_bad_scorer_options_file_is_named(tiny_saved, text, match):
+    from harness.scorers.scorer import SCORER_OPTIONS, HFVLMScorer
+
+    d = tiny_saved[0]
+    (d / SCORER_OPTIONS).write_text(text)
+    try:
+        with pytest.raises(ValueError, match=match):
+            HFVLMScorer(str(d))
+    finally:
+        (d / SCORER_OPTIONS).unlink()

@@ -1,9 +1,10 @@
-"""Pixel noise for the embedded judge's training images: heavy noise (a degraded negative, see
-``tiny_judge.degrade``) and faint grain that keeps every answer."""
+"""Pixel noise for the embedded judge's training images: a degraded negative (blur or heavy noise, which
+the judge must refuse) and faint grain that keeps every answer."""
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def gaussian_noise(img: torch.Tensor, sigma_low: float, sigma_high: float, rng: np.random.Generator) -> torch.Tensor:
@@ -13,10 +14,19 @@ def gaussian_noise(img: torch.Tensor, sigma_low: float, sigma_high: float, rng: 
     return (img + sigma * torch.randn(img.shape, generator=g)).clamp(0, 1)
 
 
+def degrade(img: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Blur or heavy noise: images the judge must not accept as a clean edit."""
+    if rng.random() < 0.5:
+        k = int((3, 5)[int(rng.integers(2))])
+        w = torch.ones(3, 1, k, k) / (k * k)
+        return F.conv2d(F.pad(img[None], [k // 2] * 4, mode="replicate"), w, groups=3)[0]
+    return gaussian_noise(img, 0.08, 0.25, rng)
+
+
 def grain(img: torch.Tensor, sigma_max: float, rng: np.random.Generator) -> torch.Tensor:
     """Faint pixel noise (sigma ~ U(0, sigma_max)) that changes no scene: a generator's output is never
     exactly clean, and a judge trained only on exact renders and heavily degraded negatives reads any grain
-    as "changed" (identity reward 0.002 for every NP-Edit / Flow-GRPO sample, docs/embedded_models_sweeps.md)."""
+    as "changed"."""
     return gaussian_noise(img, 0.0, sigma_max, rng)
 
 

@@ -1,4 +1,4 @@
-"""Optional vision-tower pretraining for the embedded judge: dense targets from the scene graph.
+"""Vision-tower pretraining for the embedded judge: dense targets from the scene graph.
 
 The embedded-world analogue of starting LLaVA from a pretrained CLIP tower. A 1-bit Yes/No answer
 teaches the tower shape features far too slowly, so before the LLaVA loop the tower alone is trained
@@ -16,16 +16,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.models.optim import adamw
+from harness.embedded.optim import adamw
 from harness.world.cell_targets import COVER_MIN, N_ATTR, PER_CELL, scene_targets  # noqa: F401
 from harness.world.palette import BACKGROUNDS
 from harness.world.render import render_batch
 from harness.world.scene import GRID, random_scene
 
-from .augment import grain_batch
-from .judge_config import JudgeConfig
-from .scorer import clip_preprocess
-from .tiny_judge import build_processor, degrade, perturb
+from harness.scorers.scorer import clip_preprocess
+
+from .augment import degrade, grain_batch
+from .cases import perturb
+from .config import JudgeConfig
+from .model import build_processor
 
 TARGETS = ("center", "color", "shape", "size", "background", "degraded")
 DEGRADE_SHARE = 0.15  # share of pretraining images blurred or noised (labels unchanged), as the judge sees
@@ -82,27 +84,9 @@ def draw_batch(rng: np.random.Generator, n: int, image_size: int, degrade_share:
     return imgs, tgt
 
 
-def make_heads(cfg: JudgeConfig, on_projector: bool) -> DenseHeads:
-    return DenseHeads(cfg.text_hidden if on_projector else cfg.vision_hidden, token_grid(cfg))
-
-
-class DenseAux:
-    """The dense scene-graph loss kept on during the LLaVA stage (JudgeConfig.dense_aux_weight), so
-    that the Yes/No gradients do not wash the shape features out of the tower (measured: a linear
-    probe of shape on the object's token falls from 0.84 after pretraining to 0.46 after LLaVA training)."""
-
-    def __init__(self, model, heads: DenseHeads, cfg: JudgeConfig, image_processor, device="cpu"):
-        self.model, self.heads, self.cfg, self.ip, self.device = model, heads, cfg, image_processor, device
-        self.rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7103]))
-
-    def loss(self) -> torch.Tensor:
-        c, m = self.cfg, self.model
-        imgs, tgt = draw_batch(self.rng, c.dense_aux_batch, c.image_size, cover=c.vision_pretrain_cover)
-        feats = _features(m.model.vision_tower, clip_preprocess(imgs.to(self.device), self.ip),
-                          m.config.vision_feature_layer, m.config.vision_feature_select_strategy)
-        if c.vision_pretrain_projector:
-            feats = m.model.multi_modal_projector(feats)
-        return _losses(self.heads, feats, {k: v.to(self.device) for k, v in tgt.items()})[0]
+def make_heads(cfg: JudgeConfig) -> DenseHeads:
+    """Fresh heads on the tower's patch tokens (their initialisation draws from the global torch RNG)."""
+    return DenseHeads(cfg.vision_hidden, token_grid(cfg))
 
 
 def _features(vision_tower, pixels: torch.Tensor, layer: int, strategy: str) -> torch.Tensor:
@@ -143,57 +127,68 @@ def _accuracy(preds, tgt) -> dict[str, float]:
     return res
 
 
+def _optimiser(params, lr: float, steps: int):
+    """AdamW with a short linear warmup and a cosine decay over ``steps``."""
+    opt = adamw(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    warm = max(1, min(50, steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
+    return opt, sched
+
+
+def _held_out(vision_tower, heads, feat, cfg: JudgeConfig, ip, device, n_eval: int):
+    """evaluate() -> per-target accuracy of the heads on a fixed held-out batch (tower in eval mode)."""
+    ev_imgs, ev_tgt = draw_batch(np.random.default_rng(np.random.SeedSequence([cfg.seed, 7102])), n_eval,
+                                 cfg.image_size, cover=cfg.vision_pretrain_cover)
+    ev_pix = clip_preprocess(ev_imgs.to(device), ip)
+    ev_tgt = {k: v.to(device) for k, v in ev_tgt.items()}
+
+    def evaluate() -> dict:
+        was = vision_tower.training
+        vision_tower.eval()
+        with torch.no_grad():
+            _, preds = _losses(heads, feat(ev_pix), ev_tgt)
+        vision_tower.train(was)
+        return _accuracy(preds, ev_tgt)
+
+    return evaluate
+
+
+def _train_batch(rng, cfg: JudgeConfig, ip, device):
+    """Fresh scenes, preprocessed pixels and targets for one pretraining step."""
+    imgs, tgt = draw_batch(rng, cfg.vision_pretrain_batch, cfg.image_size, cover=cfg.vision_pretrain_cover)
+    if cfg.grain_prob > 0:  # the tower must read shapes through the grain the LLaVA stage shows it
+        imgs = grain_batch(imgs, cfg.grain_prob, cfg.grain_sigma, rng)
+    return clip_preprocess(imgs.to(device), ip), {k: v.to(device) for k, v in tgt.items()}
+
+
 def pretrain_vision_tower(vision_tower, cfg: JudgeConfig, device="cpu", log=print, image_processor=None,
                           layer: int = -1, strategy: str | None = None, eval_every: int = 0,
-                          on_eval=None, n_eval: int = 256, projector=None, heads: DenseHeads | None = None) -> dict:
+                          on_eval=None, n_eval: int = 256, heads: DenseHeads | None = None) -> dict:
     """Train `vision_tower` in place for cfg.vision_pretrain_steps steps; returns held-out accuracies.
 
     Pixels are normalised by the judge's image processor exactly as at training time
     (`clip_preprocess`). `layer`/`strategy` pick the features LLaVA uses (its `vision_feature_layer`
     and `vision_feature_select_strategy`). Global torch RNG is left as it was, so the LLaVA stage
     that follows draws the same numbers with or without this stage. on_eval(step, seconds, acc) is
-    called every eval_every steps (learning curves). With ``projector`` (LLaVA's multi-modal
-    projector) the heads read the projector's output and the projector trains too, so the targets are
-    linear in what the language model receives. ``heads``: the caller's DenseHeads (from
-    ``make_heads``), trained here and kept, to go on as an auxiliary loss (``DenseAux``).
+    called every eval_every steps (learning curves). ``heads``: the caller's DenseHeads (from
+    ``make_heads``; train_judge makes them before this stage, outside its forked RNG), else made here.
     """
     ip = image_processor or build_processor(cfg).image_processor
-    strategy = strategy or ("default" if cfg.vision_model == "clip" else "full")
+    strategy = strategy or "default"
     steps = cfg.vision_pretrain_steps
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed + 7100)
-        feat = (lambda px: _features(vision_tower, px, layer, strategy)) if projector is None else (
-            lambda px: projector(_features(vision_tower, px, layer, strategy)))
-        heads = heads if heads is not None else make_heads(cfg, projector is not None).to(device)
+        feat = lambda px: _features(vision_tower, px, layer, strategy)  # noqa: E731
+        heads = heads if heads is not None else make_heads(cfg).to(device)
         params = [p for p in vision_tower.parameters() if p.requires_grad] + list(heads.parameters())
-        if projector is not None:
-            params += [p for p in projector.parameters() if p.requires_grad]
-        opt = adamw(params, lr=cfg.vision_pretrain_lr, betas=(0.9, 0.98), weight_decay=0.01)
-        warm = max(1, min(50, steps // 10))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
+        opt, sched = _optimiser(params, cfg.vision_pretrain_lr, steps)
         rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7101]))
-        ev_imgs, ev_tgt = draw_batch(np.random.default_rng(np.random.SeedSequence([cfg.seed, 7102])), n_eval,
-                                     cfg.image_size, cover=cfg.vision_pretrain_cover)
-        ev_pix = clip_preprocess(ev_imgs.to(device), ip)
-        ev_tgt = {k: v.to(device) for k, v in ev_tgt.items()}
-
-        def evaluate() -> dict:
-            was = vision_tower.training
-            vision_tower.eval()
-            with torch.no_grad():
-                _, preds = _losses(heads, feat(ev_pix), ev_tgt)
-            vision_tower.train(was)
-            return _accuracy(preds, ev_tgt)
-
+        evaluate = _held_out(vision_tower, heads, feat, cfg, ip, device, n_eval)
         vision_tower.train()
         t0, t_eval, hist = time.time(), 0.0, []
         for step in range(steps):
-            imgs, tgt = draw_batch(rng, cfg.vision_pretrain_batch, cfg.image_size, cover=cfg.vision_pretrain_cover)
-            if cfg.grain_prob > 0:  # the tower must read shapes through the grain the LLaVA stage shows it
-                imgs = grain_batch(imgs, cfg.grain_prob, cfg.grain_sigma, rng)
-            pix = clip_preprocess(imgs.to(device), ip)
-            tgt = {k: v.to(device) for k, v in tgt.items()}
+            pix, tgt = _train_batch(rng, cfg, ip, device)
             loss, _ = _losses(heads, feat(pix), tgt)
             opt.zero_grad(set_to_none=True)
             loss.backward()
