@@ -4,7 +4,7 @@
 (VIEScore for gedit, ImgEdit 1-5 for imgedit) when the scorer generates text (``hf``, or a
 plugin that is a ``TextJudge``), and the P(Yes) protocol otherwise: the embedded tiny judge cannot
 generate text, so its rows say ``protocol=pyes`` and its metrics are named ``pyes_*``.
-The protocols live in ``harness.scorers.protocols``; this module only wires a suite to them.
+The protocols live in ``benchmarks.judges``; this module only wires a suite to them.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class JudgeChoice:
 
 
 def _is_text_judge(obj: Any) -> bool:
-    from harness.scorers.text_judge import TextJudge
+    from benchmarks.judges.text_judge import TextJudge
 
     return isinstance(obj, TextJudge)
 
@@ -54,9 +54,9 @@ def _is_text_judge(obj: Any) -> bool:
 def build_judge(suite: Any, text_protocol: str) -> tuple[Any, Any, str]:
     """(protocol, judge, mode) for a suite; built once per suite."""
     from harness.cache import harness_home
-    from harness.scorers import protocols
+    from benchmarks.judges import protocols
+    from benchmarks.judges.pyes_protocol import GENERIC_SC
     from harness.scorers.build import build_scorer
-    from harness.scorers.pyes_protocol import GENERIC_SC
 
     jc, ctx = suite.cfg.judge, suite.ctx
     scorer = build_scorer(jc.scorer, ctx)
@@ -78,7 +78,7 @@ def build_judge(suite: Any, text_protocol: str) -> tuple[Any, Any, str]:
 
 
 def _hf_text_judge(scorer: Any) -> Any:
-    from harness.scorers.hf_text_judge import HFTextJudge
+    from benchmarks.judges.hf_text_judge import HFTextJudge
 
     return HFTextJudge(scorer)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .scorer import HFVLMScorer
+from harness.scorers.scorer import HFVLMScorer
 from .text_judge import TextJudge
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")

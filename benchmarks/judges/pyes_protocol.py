@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from harness.scorers.questions import TEMPLATES, questions_for
+
 from .judge_rows import (
     JudgeRow,
     QueryRecord,
@@ -29,7 +31,6 @@ from .judge_rows import (
     sample_fields,
 )
 from .judge_templates import PromptTemplate, text_sha256
-from .questions import TEMPLATES, questions_for
 
 METRICS = ("pyes_SC", "pyes_PQ", "pyes_O", "pyes_edit_success", "pyes_over_editing", "pyes_naturalness",
            "pyes_artifacts")

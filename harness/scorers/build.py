@@ -8,15 +8,10 @@ from harness import registry
 
 
 def build_scorer(name: str, ctx: Any):
-    """``tiny`` is the embedded judge (config ``judge.*``); ``hf`` loads ``scorer_path``; a plugin
-    class may define ``from_context(ctx)``, else it is called with no arguments."""
+    """Every scorer plugin, the built-in ``tiny`` and ``hf`` included, builds itself with
+    ``from_context(ctx)`` from the run context (its config, device, home)."""
     cls = registry.scorers.load(name)
-    run = ctx.cfg.run
-    device = str(ctx.device)
-    if name == "tiny":
-        return cls(run.judge, device=device)
-    if name == "hf":
-        if not run.scorer_path:
-            raise ValueError("scorer 'hf' needs scorer_path=<local folder of a LLaVA or Qwen2-VL checkpoint>")
-        return cls(run.scorer_path, device=device, trust_remote_code=run.trust_remote_code)
-    return cls.from_context(ctx) if hasattr(cls, "from_context") else cls()
+    if not hasattr(cls, "from_context"):
+        raise TypeError(f"scorer '{name}' ({cls!r}) has no from_context(ctx): a scorer plugin is a "
+                        "harness.scorers.scorer.Scorer subclass with a classmethod from_context(ctx)")
+    return cls.from_context(ctx)

@@ -141,37 +141,17 @@ class Scorer:
         """[B, V] logits over the whole vocabulary at the first answer position (optional)."""
         raise NotImplementedError(f"{type(self).__name__} does not expose full-vocabulary logits")
 
-    def vlm_loss(self, images: ImagesArg, questions: Sequence[str], expected) -> torch.Tensor:
-        """Per-sample NP-Edit loss -log sigmoid(+-(Yes - No)) toward the expected answers: [B]."""
-        lg = self.yes_no_logits(images, questions)
-        diff = lg[:, 0] - lg[:, 1]
-        sign = torch.as_tensor(expected, dtype=diff.dtype, device=diff.device) * 2 - 1
-        return F.softplus(-sign * diff)
-
     @torch.no_grad()
     def reward(self, images: ImagesArg, questions: Sequence[str]) -> torch.Tensor:
         """P(Yes) from the softmax over the two logits, no gradient: [B]."""
         slots = [s.detach() for s in as_slots(images)]
         return torch.softmax(self.yes_no_logits(slots, questions).float(), dim=-1)[:, 0]
 
-    @torch.no_grad()
-    def judge(self, images: ImagesArg, questions: Sequence[str]) -> list[dict]:
-        """Evaluation verdicts: P(Yes)-based answer per question."""
-        p = self.reward(images, questions).cpu().tolist()
-        return [{"p_yes": v, "answer": "Yes" if v >= 0.5 else "No", "raw": "Yes" if v >= 0.5 else "No",
-                 "parse_ok": True} for v in p]
-
 
 QWEN_TYPES = ("qwen2_vl", "qwen2_5_vl")
 # Harness options saved beside a checkpoint that change how it is prompted (the embedded judge's only).
 SCORER_OPTIONS = "scorer_options.json"
-SCORER_OPTION_NAMES = ("difference_image", "change_crops", "object_crops")
-
-
-def difference_slot(source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
-    """A third image for a (source, edited) pair: 0.5 + (edited - source) / 2, grey where nothing
-    changed; differentiable with respect to both images."""
-    return 0.5 + 0.5 * (edited - source)
+SCORER_OPTION_NAMES = ("change_crops", "object_crops")
 
 
 def change_crop_slots(source: torch.Tensor, edited: torch.Tensor, lo: float = 0.1, hi: float = 0.2,
@@ -206,6 +186,14 @@ def _scorer_options(path: str) -> dict:
 
 class HFVLMScorer(Scorer):
     """Any local `from_pretrained` folder of a LLaVA or Qwen2-VL checkpoint."""
+
+    @classmethod
+    def from_context(cls, ctx) -> "HFVLMScorer":
+        """Scorer ``hf``: the local checkpoint folder ``scorer_path`` of the run."""
+        run = ctx.cfg.run
+        if not run.scorer_path:
+            raise ValueError("scorer 'hf' needs scorer_path=<local folder of a LLaVA or Qwen2-VL checkpoint>")
+        return cls(run.scorer_path, device=str(ctx.device), trust_remote_code=run.trust_remote_code)
 
     def __init__(self, path: str, device: str = "cpu", trust_remote_code: bool = False,
                  yes_token: str = "Yes", no_token: str = "No", dtype: torch.dtype | None = None):
@@ -353,15 +341,11 @@ class HFVLMScorer(Scorer):
         return out
 
     def prompt_slots(self, images: ImagesArg) -> list[torch.Tensor]:
-        """The image slots the model sees: a (source, edited) pair gains the difference image and the two
-        change crops when the checkpoint was trained with them (in that order)."""
+        """The image slots the model sees: a (source, edited) pair gains the two change crops when the
+        checkpoint was trained with them."""
         slots = as_slots(images)
-        if len(slots) == 2:
-            pair = slots
-            if self.difference_image:
-                slots = slots + [difference_slot(*pair)]
-            if self.change_crops:
-                slots = slots + list(change_crop_slots(*pair, objects=self.object_crops))
+        if len(slots) == 2 and self.change_crops:
+            slots = slots + list(change_crop_slots(*slots, objects=self.object_crops))
         return slots
 
     def model_inputs(self, images: ImagesArg, questions: Sequence[str]) -> dict:

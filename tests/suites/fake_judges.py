@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.scorers.text_judge import TextJudge
+from benchmarks.judges.text_judge import TextJudge
 
 
 class FakeYesNoScorer:

@@ -6,13 +6,13 @@ import warnings
 import pytest
 import torch
 
-from harness.scorers.judge_cache import (
+from benchmarks.judges.judge_cache import (
     JudgeCache,
     cache_key,
     cached_generate,
     image_hash,
 )
-from harness.scorers.protocols import Decoding, TextJudge, VIEScoreProtocol
+from benchmarks.judges.protocols import Decoding, TextJudge, VIEScoreProtocol
 
 
 class CountingJudge(TextJudge):

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from harness.scorers.hf_text_judge import HFTextJudge
-from harness.scorers.judge_parsing import parse_named_scores, parse_score_list
-from harness.scorers.protocols import (
+from benchmarks.judges.hf_text_judge import HFTextJudge
+from benchmarks.judges.judge_parsing import parse_named_scores, parse_score_list
+from benchmarks.judges.protocols import (
     OWN_VIESCORE,
     Decoding,
     ImgEditProtocol,
