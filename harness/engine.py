@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 PRESETS = ("single", "ddp", "zero1", "zero2", "zero3")
+TRACKERS = ("none", "tensorboard", "wandb")  # Accelerate trackers a run may log its training scalars to
 DEEPSPEED_DIR = Path(__file__).parent / "configs" / "deepspeed"
 
 
@@ -36,6 +37,8 @@ class EngineConfig:
     max_grad_norm: float = field(default=1.0, metadata={"ge": 0.0})  # 0 disables clipping
     micro_batch_size: int = field(default=8, metadata={"ge": 1})
     cpu: bool = False  # force CPU even where CUDA is visible
+    tracker: str = field(default="none", metadata={"choices": list(TRACKERS)})
+    tracker_dir: str | None = None  # where local trackers (tensorboard) write; one sub-folder per run name
 
 
 def _free_port() -> int:
@@ -93,8 +96,14 @@ class Engine:
         else:
             kwargs["cpu"] = cpu
             kwargs["gradient_accumulation_steps"] = cfg.grad_accum
+        if cfg.tracker != "none":
+            from accelerate.utils import ProjectConfiguration
+
+            kwargs["log_with"] = cfg.tracker
+            kwargs["project_config"] = ProjectConfiguration(project_dir=cfg.tracker_dir, logging_dir=cfg.tracker_dir)
         _reset_accelerate_state()  # one run may build an engine per method, with other presets
         self.accelerator = Accelerator(**kwargs)
+        self._tracking = False
 
     # ------------------------------------------------------------------ facts
     @property
@@ -193,6 +202,37 @@ class Engine:
 
     def wait(self) -> None:
         self.accelerator.wait_for_everyone()
+
+    # ------------------------------------------------------------------ trackers
+    def start_tracking(self, run_name: str, project: str = "harness") -> None:
+        """Open the configured tracker (no-op for ``tracker=none``): tensorboard writes into
+        ``tracker_dir/<run_name>/``; wandb logs run ``run_name`` in project ``project``."""
+        if self.cfg.tracker == "none" or self._tracking:
+            return
+        if self.cfg.tracker == "wandb":
+            wandb = {"name": run_name, "dir": self.cfg.tracker_dir}
+            self.accelerator.init_trackers(project, init_kwargs={"wandb": wandb})
+        else:
+            self.accelerator.init_trackers(run_name)
+        self._tracking = True
+
+    def log_scalars(self, values: dict, step: int) -> None:
+        """The numeric entries of ``values`` to the tracker at ``step`` (main process only; no-op without one)."""
+        if not self._tracking:
+            return
+        scalars = {k: float(v) for k, v in values.items()
+                   if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
+        if scalars:
+            self.accelerator.log(scalars, step=step)
+
+    def end_tracking(self) -> None:
+        """Flush and close the tracker (the trainer calls this at the end of ``fit``). Not
+        ``accelerator.end_training``: that also destroys the process group a later method reuses."""
+        if self._tracking:
+            for tracker in self.accelerator.trackers:
+                tracker.finish()
+            self.accelerator.trackers = []
+            self._tracking = False
 
     # ------------------------------------------------------------------ state
     def save(self, directory: str | Path) -> None:

@@ -60,7 +60,7 @@ def _batches(items: list, size: int):
 
 
 def evaluate(method_name: str, method: Method, suite, run_dir: RunDir, batch_size: int,
-             save_images: bool) -> int:
+             save_images: bool, progress: bool = True) -> int:
     """Edit and score every sample the run has not scored yet; returns how many were scored.
 
     Every rank edits the same samples (ZeRO-3 needs all ranks in each forward); rank 0 writes."""
@@ -68,7 +68,8 @@ def evaluate(method_name: str, method: Method, suite, run_dir: RunDir, batch_siz
     todo = [s for s in suite.samples() if s.id not in done]
     _barrier()  # every rank has read the same scored set before rank 0 appends to it
     main = is_main_process()
-    for batch in tqdm(list(_batches(todo, batch_size)), desc=f"{method_name} on {suite.name}", leave=False):
+    for batch in tqdm(list(_batches(todo, batch_size)), desc=f"{method_name} on {suite.name}", leave=False,
+                      disable=not (progress and main)):
         outputs = edit_quantised(method, batch)
         if outputs.shape[0] != len(batch):
             raise RuntimeError(f"method '{method_name}' returned {outputs.shape[0]} images for {len(batch)} samples")
@@ -125,7 +126,7 @@ def curve_judge_reward(method: Method, samples: list, outputs: torch.Tensor) -> 
             "eval_judge_edit": float(v["edit"].mean()), "eval_judge_identity": float(v["identity"].mean())}
 
 
-def train(name: str, method: Method, ctx: RunContext) -> dict:
+def train(name: str, method: Method, ctx: RunContext, progress: bool = True) -> dict:
     """Train one method on its own Engine through the shared Trainer; returns compute used."""
     from harness.engine import Engine, EngineConfig
     from harness.trainer import Trainer
@@ -133,11 +134,13 @@ def train(name: str, method: Method, ctx: RunContext) -> dict:
     run = ctx.cfg.run
     engine = Engine(EngineConfig(preset=run.engine, mixed_precision=run.mixed_precision,
                                  grad_accum=method.cfg.grad_accum, max_grad_norm=method.cfg.max_grad_norm,
-                                 micro_batch_size=method.cfg.batch_size, cpu=ctx.device.type == "cpu"),
+                                 micro_batch_size=method.cfg.batch_size, cpu=ctx.device.type == "cpu",
+                                 tracker=run.tracker, tracker_dir=str(Path(ctx.run_dir) / "trackers")),
                     trained=list(method.trained_models))
     method.setup(engine)
     curve = (lambda: curve_scores(method, ctx.extras["suites"][0], run.curve_samples)) if ctx.extras.get("suites") else None
-    compute = Trainer(method, engine, ctx.run_dir, name, seed=run.seed, resume=run.resume, curve=curve).fit()
+    compute = Trainer(method, engine, ctx.run_dir, name, seed=run.seed, resume=run.resume, curve=curve,
+                      progress=progress, project=run.name).fit()
     method.finish()
     return compute
 
@@ -156,7 +159,8 @@ def write_summary(run_dir: RunDir) -> dict:
     return summary
 
 
-def run(cfg: ResolvedConfig) -> Path:
+def run(cfg: ResolvedConfig, progress: bool = True) -> Path:
+    """``progress=False`` (``run --quiet``): no progress bars; metrics.jsonl is written all the same."""
     from reports.markdown import write_report  # reports reads files only; imported late to keep CLI light
 
     device = resolve_device(cfg.run.device)
@@ -180,7 +184,7 @@ def run(cfg: ResolvedConfig) -> Path:
     for name in cfg.rows:
         method_cls = registry.methods.load(name)
         method: Method = method_cls(cfg.methods.get(name), ctx, name=name)
-        compute = train(name, method, ctx) if method.trainable else {"wall_seconds": 0.0}
+        compute = train(name, method, ctx, progress) if method.trainable else {"wall_seconds": 0.0}
         for suite in suites:
             if name not in cfg.run.methods and method.privileged and any(x.target is None for x in suite.samples()):
                 # an implicit calibration row (the true target) has nothing to return on a benchmark
@@ -190,7 +194,7 @@ def run(cfg: ResolvedConfig) -> Path:
                                          "reason": "calibration bound needs targets; the suite has none"})
                 continue
             start = time.perf_counter()
-            n = evaluate(name, method, suite, run_dir, cfg.run.eval_batch_size, cfg.run.save_images)
+            n = evaluate(name, method, suite, run_dir, cfg.run.eval_batch_size, cfg.run.save_images, progress)
             if main:
                 run_dir.log_metrics({"event": "eval", "method": name, "suite": suite.name, "scored": n,
                                      "seconds": round(time.perf_counter() - start, 3)})

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from harness.atomic_io import append_jsonl
 from harness.checkpoint import Checkpointer
@@ -58,11 +59,22 @@ def _rng_for(seed: int, step: int, rank: int) -> None:
     torch.manual_seed(hash((seed, step, rank)) % (2**63))
 
 
+def headline(metrics: dict[str, float]) -> dict[str, float]:
+    """The few numbers a progress bar shows of a step's metrics: the method's main loss
+    (``loss_total``, else ``loss``, else its first ``loss_*`` key) and ``reward`` if it has one."""
+    losses = [k for k in metrics if k.startswith("loss")]
+    main = next((k for k in ("loss_total", "loss") if k in metrics), losses[0] if losses else None)
+    return {k: metrics[k] for k in (main, "reward") if k is not None and k in metrics}
+
+
 class Trainer:
     def __init__(self, method: Any, engine: Any, run_dir: Path, name: str, seed: int = 0,
-                 resume: str = "auto", curve: Callable[[], dict] | None = None):
+                 resume: str = "auto", curve: Callable[[], dict] | None = None, progress: bool = True,
+                 project: str = "harness"):
         self.method, self.engine, self.name, self.seed = method, engine, name, seed
         self.curve = curve
+        self.project = project  # the tracker's project (wandb); each method is one run in it
+        self.progress = progress  # a console progress bar on the main process (stderr; never in metrics.jsonl)
         self.wall_offset = 0.0  # training seconds of the run before a resume
         self.run_dir = Path(run_dir)
         self.cfg: TrainConfig = method.cfg
@@ -72,6 +84,8 @@ class Trainer:
     def _log(self, row: dict) -> None:
         if self.engine.is_main:
             append_jsonl(self.run_dir / "metrics.jsonl", [{"method": self.name, **row}])
+        if row.get("event") in ("train", "curve"):  # the same scalars to tracker=tensorboard|wandb
+            self.engine.log_scalars({k: v for k, v in row.items() if k not in ("event", "step")}, step=row["step"])
 
     def start_step(self) -> int:
         if self.resume == "never":
@@ -102,28 +116,47 @@ class Trainer:
                    **scores})
 
     def fit(self) -> dict:
+        self.engine.start_tracking(self.name, project=self.project)
+        try:
+            return self._fit()
+        finally:
+            self.engine.end_tracking()
+
+    def _bar(self, start: int) -> tqdm:
+        # a resumed run's bar starts at the resumed step; its ETA counts only the steps this process runs
+        return tqdm(total=self.cfg.steps, initial=start, desc=f"train {self.name}", unit="step",
+                    disable=not (self.progress and self.engine.is_main), mininterval=1.0, dynamic_ncols=True)
+
+    def _fit(self) -> dict:
         start = self.start_step()
         wall = self.wall_offset  # training time only: logging, curves and checkpoints excluded
-        every = self.cfg.eval_every
-        if every and start == 0:
+        if self.cfg.eval_every and start == 0:
             self._curve_point(0, wall)
-        for step in range(start, self.cfg.steps):
-            t0 = time.perf_counter()
-            _rng_for(self.seed, step, self.engine.rank)
-            metrics = self.method.train_step(step)
-            wall += time.perf_counter() - t0
-            bad = [k for k, v in metrics.items() if not np.isfinite(v)]
-            if bad:
-                raise FloatingPointError(f"{self.name}: non-finite {', '.join(bad)} at step {step}; "
-                                         "lower the learning rate or check the inputs")
-            last = step + 1 == self.cfg.steps
-            if (step + 1) % self.cfg.log_every == 0 or last:
-                reduced = self.engine.mean_dict(metrics)
-                self._log({"event": "train", "step": step + 1, **reduced, **self.method.counters,
-                           "wall_seconds": round(wall, 3)})
-            if every and ((step + 1) % every == 0 or last):
-                self._curve_point(step + 1, wall)
-            if last or (self.cfg.save_every and (step + 1) % self.cfg.save_every == 0):
-                self.ckpt.save(self.engine, step + 1, {"method": self.method.trainer_state(),
-                                                       "wall_seconds": wall}, tensors=self.method.state_dict())
+        with self._bar(start) as bar:
+            for step in range(start, self.cfg.steps):
+                wall = self._step(step, wall, bar)
         return {"wall_seconds": round(wall, 3), "steps": self.cfg.steps, **self.method.counters}
+
+    def _step(self, step: int, wall: float, bar: tqdm) -> float:
+        """One step with its logging, curve point and checkpoint; returns the training seconds so far."""
+        t0 = time.perf_counter()
+        _rng_for(self.seed, step, self.engine.rank)
+        metrics = self.method.train_step(step)
+        wall += time.perf_counter() - t0
+        bad = [k for k, v in metrics.items() if not np.isfinite(v)]
+        if bad:
+            raise FloatingPointError(f"{self.name}: non-finite {', '.join(bad)} at step {step}; "
+                                     "lower the learning rate or check the inputs")
+        bar.set_postfix(headline(metrics), refresh=False)
+        bar.update(1)
+        last, every = step + 1 == self.cfg.steps, self.cfg.eval_every
+        if (step + 1) % self.cfg.log_every == 0 or last:
+            reduced = self.engine.mean_dict(metrics)
+            self._log({"event": "train", "step": step + 1, **reduced, **self.method.counters,
+                       "wall_seconds": round(wall, 3)})
+        if every and ((step + 1) % every == 0 or last):
+            self._curve_point(step + 1, wall)
+        if last or (self.cfg.save_every and (step + 1) % self.cfg.save_every == 0):
+            self.ckpt.save(self.engine, step + 1, {"method": self.method.trainer_state(),
+                                                   "wall_seconds": wall}, tensors=self.method.state_dict())
+        return wall

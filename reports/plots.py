@@ -4,6 +4,7 @@ metrics.jsonl; the qualitative grid takes one run's outputs/."""
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -182,36 +183,70 @@ def _outputs(runs: RunSet, suite: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def qualitative_grid(runs: RunSet, suite: str, path: Path, n: int = 8, scale: int = 3
+def _grid_columns(runs: RunSet, methods: list[str]) -> tuple[list[str], str | None]:
+    """Method columns in run order, and the upper-bound row whose outputs are the targets (shown last,
+    as "target"; any further upper bound would repeat it, so it is dropped)."""
+    roles = {}
+    if not runs.scores.empty and "role" in runs.scores:
+        roles = dict(runs.scores.drop_duplicates("method")[["method", "role"]].itertuples(index=False))
+    bounds = [m for m in methods if roles.get(m) == "upper bound"]
+    return [m for m in methods if m not in bounds], (bounds[0] if bounds else None)
+
+
+def _row_label(instruction: str, category: str, width: int = 30) -> str:
+    text = textwrap.fill(instruction or "", width=width, max_lines=4, placeholder=" ...")
+    return f"{text}\n({category})" if category else text
+
+
+def qualitative_grid(runs: RunSet, suite: str, path: Path, n: int = 8, tile_inches: float = 1.15
                      ) -> tuple[Path, list[str]] | None:
-    """Rows = the first n samples of the first run; columns = source, then every method's output
-    (of every merged run) for those same samples."""
+    """Rows = the first n samples of the first run, each labelled with its instruction; columns =
+    source, every method's output (of every merged run) for those same samples, then the target (the
+    upper-bound row's outputs, when the run has one). The header row names each column."""
+    import numpy as np
+
     outputs = _outputs(runs, suite)
     if outputs.empty:
         return None
-    methods = list(dict.fromkeys(outputs["method"]))
+    methods, target = _grid_columns(runs, list(dict.fromkeys(outputs["method"])))
     ids = list(dict.fromkeys(outputs["sample_id"]))[:n]
     files = outputs.drop_duplicates(["method", "sample_id"]).set_index(["method", "sample_id"])["file"]
-    sources = outputs.drop_duplicates("sample_id").set_index("sample_id")["source_file"]
-    columns = ["source", *methods]
+    first_rows = outputs.drop_duplicates("sample_id").set_index("sample_id")
+    columns = ["source", *methods, *(["target"] if target else [])]
+    keys = {"source": None, **{m: m for m in methods}, **({"target": target} if target else {})}
 
     def tile(column: str, sid: str):
-        f = sources.get(sid) if column == "source" else files.get((column, sid))
+        f = first_rows["source_file"].get(sid) if column == "source" else files.get((keys[column], sid))
         return Image.open(f).convert("RGB") if f is not None and Path(f).exists() else None
 
     tiles = [[tile(c, sid) for c in columns] for sid in ids]
-    first = next((t for row in tiles for t in row if t is not None), None)
-    if first is None:
+    if all(t is None for row in tiles for t in row):
         return None
-    w, h = first.size
-    pad = 2
-    grid = Image.new("RGB", (len(columns) * (w + pad), len(ids) * (h + pad)), "white")
-    for r, row in enumerate(tiles):
-        for c, t in enumerate(row):
+    plt = _pyplot()
+    label_inches = 2.3
+    fig = plt.figure(figsize=(label_inches + len(columns) * tile_inches, 0.45 + len(ids) * tile_inches))
+    grid = fig.add_gridspec(len(ids), len(columns) + 1, width_ratios=[label_inches / tile_inches] + [1] * len(columns),
+                            wspace=0.06, hspace=0.06)
+    for r, sid in enumerate(ids):
+        label = fig.add_subplot(grid[r, 0])
+        label.axis("off")
+        row = first_rows.loc[sid]
+        label.text(0.97, 0.5, _row_label(str(row.get("instruction") or sid), str(row.get("category") or "")),
+                   ha="right", va="center", fontsize=8.5, transform=label.transAxes)
+        if r == 0:
+            label.set_title("instruction", fontsize=9.5, fontweight="bold", loc="right")
+        for c, (column, t) in enumerate(zip(columns, tiles[r])):
+            ax = fig.add_subplot(grid[r, c + 1], aspect="equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
             if t is not None:
-                grid.paste(t.resize((w, h)), (c * (w + pad), r * (h + pad)))
-    grid = grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    grid.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
-    return path, columns
+                ax.imshow(np.asarray(t), interpolation="nearest")
+            else:
+                ax.text(0.5, 0.5, "missing", ha="center", va="center", fontsize=8, color="grey",
+                        transform=ax.transAxes)
+            if r == 0:
+                ax.set_title(textwrap.fill(column, width=14), fontsize=9.5, fontweight="bold")
+        ax.apply_aspect()  # square tiles leave a gap in their cell: the label takes the tiles' height,
+        box, own = ax.get_position(), label.get_position()  # so it centres on them and its header aligns
+        label.set_position([own.x0, box.y0, own.width, box.height])
+    return _save(fig, path), columns
