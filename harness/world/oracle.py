@@ -87,23 +87,28 @@ def _candidates(res: int):
     return keys, stack, norms, np.array([k[2] for k in keys]), np.array([k[3] for k in keys])
 
 
-def parse(image: torch.Tensor) -> ParsedScene:
-    img = _to_hwc(image)
-    res = img.shape[0]
+def _snap_background(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Median border colour, its distance to every palette background, and the nearest one."""
     border = np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]])
     med = np.median(border, axis=0)
     d_bg = np.linalg.norm(_BG_RGB - med, axis=1)
-    bg_i = int(np.argmin(d_bg))
-    bg = _BG_RGB[bg_i]
+    return med, d_bg, int(np.argmin(d_bg))
 
+
+def _foreground_components(img: np.ndarray, med: np.ndarray) -> list[np.ndarray]:
     # Foreground is measured against the observed border colour, so a constant image of
-    # any colour has no foreground; the re-render below still uses the snapped colour.
+    # any colour has no foreground; the re-render still uses the snapped colour.
+    res = img.shape[0]
     dist = np.linalg.norm(img - med, axis=2)
     scale = (res / 32) ** 2
-    comps = _components(dist > FG_THRESHOLD, max(3, int(round(6 * scale))))[:MAX_OBJECTS]
+    return _components(dist > FG_THRESHOLD, max(3, int(round(6 * scale))))[:MAX_OBJECTS]
 
-    # Pixels are assigned to the nearest component (chessboard distance <= reach), so each
-    # fit sees its own anti-aliased fringe but not a neighbour's.
+
+def _assign_pixels(comps: list[np.ndarray], res: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Component masks and an [H, W] owner map (-1 = nobody).
+
+    Pixels are assigned to the nearest component (chessboard distance <= reach), so each
+    fit sees its own anti-aliased fringe but not a neighbour's."""
     reach = max(2, int(round(2 * res / 32)))
     owner = np.full((res, res), -1, np.int64)
     best = np.full((res, res), reach + 1, np.int64)
@@ -120,33 +125,39 @@ def parse(image: torch.Tensor) -> ParsedScene:
             upd = cur & (best > d)
             best[upd] = d
             owner[upd] = k
+    return masks, owner
 
+
+def _fit_object(img: np.ndarray, med: np.ndarray, mask: np.ndarray, comp: np.ndarray,
+                region: np.ndarray) -> tuple[Obj, float]:
+    """Best candidate object for one component, and its per-pixel squared coverage misfit."""
+    res = img.shape[0]
     keys, stack, norms, cand_x, cand_y = _candidates(res)
-    objs, errs = [], []
-    for k, m in enumerate(masks):
-        core = _erode(m)
-        px = img[core] if core.any() else img[m]
-        col_i = int(np.argmin(np.linalg.norm(_COL_RGB - np.median(px, axis=0), axis=1)))
-        col = _COL_RGB[col_i]
-        diff = col - med
-        alpha = ((img - med) @ diff) / max(float(diff @ diff), 1e-6)
-        region = np.flatnonzero(owner.reshape(-1) == k)
-        a = np.clip(alpha.reshape(-1)[region], 0.0, 1.0).astype(np.float64)
-        # Only candidates centred within 2 cells of the component's centroid are tried; the
-        # squared error over the whole image is |M|^2 - 2 M.a + |a|^2 with a zero off-region.
-        cy, cx = np.divmod(comps[k], res)
-        gx, gy = int(cx.mean() * GRID / res), int(cy.mean() * GRID / res)
-        rows = np.flatnonzero((np.abs(cand_x - gx) <= 2) & (np.abs(cand_y - gy) <= 2))
-        sub = stack[np.ix_(rows, region)].astype(np.float64)
-        err = norms[rows] - 2.0 * (sub * a).sum(axis=1) + float((a * a).sum())
-        j = int(rows[int(np.argmin(err))])
-        err = err[int(np.argmin(err))]
-        shape, size, x, y = keys[j]
-        objs.append(Obj(shape, _COL_NAMES[col_i], size, x, y))
-        errs.append(float(max(err, 0.0)) / max(1, len(region)))
+    # Colour from the eroded core, away from anti-aliased edges mixed with the background.
+    core = _erode(mask)
+    px = img[core] if core.any() else img[mask]
+    col_i = int(np.argmin(np.linalg.norm(_COL_RGB - np.median(px, axis=0), axis=1)))
+    diff = _COL_RGB[col_i] - med
+    # Per-pixel coverage: projection of the image onto the background -> colour segment.
+    alpha = ((img - med) @ diff) / max(float(diff @ diff), 1e-6)
+    a = np.clip(alpha.reshape(-1)[region], 0.0, 1.0).astype(np.float64)
+    # Only candidates centred within 2 cells of the component's centroid are tried; the
+    # squared error over the whole image is |M|^2 - 2 M.a + |a|^2 with a zero off-region.
+    cy, cx = np.divmod(comp, res)
+    gx, gy = int(cx.mean() * GRID / res), int(cy.mean() * GRID / res)
+    rows = np.flatnonzero((np.abs(cand_x - gx) <= 2) & (np.abs(cand_y - gy) <= 2))
+    sub = stack[np.ix_(rows, region)].astype(np.float64)
+    err = norms[rows] - 2.0 * (sub * a).sum(axis=1) + float((a * a).sum())
+    best = int(np.argmin(err))
+    shape, size, x, y = keys[int(rows[best])]
+    return Obj(shape, _COL_NAMES[col_i], size, x, y), float(max(err[best], 0.0)) / max(1, len(region))
 
-    order = sorted(range(len(objs)), key=lambda i: (objs[i].y, objs[i].x))
-    scene = Scene(_BG_NAMES[bg_i], tuple(objs[i] for i in order))
+
+def _judge_fit(img: np.ndarray, scene: Scene, bg_i: int, bg_distance: float,
+               errs: tuple[float, ...]) -> ParsedScene:
+    """Re-render the parsed scene and measure how much of the image it explains."""
+    res = img.shape[0]
+    bg = _BG_RGB[bg_i]
     rec = _render_np(scene, res).transpose(1, 2, 0)
     absdiff = np.abs(img - rec)
     ok = absdiff.max(axis=2) < MATCH_TOL
@@ -157,9 +168,23 @@ def parse(image: torch.Tensor) -> ParsedScene:
         explained=float(ok.mean()),
         explained_content=float(ok[content].mean()) if content.any() else float(ok.mean()),
         residual=float(absdiff.mean()),
-        background_distance=float(d_bg[bg_i]),
-        object_errors=tuple(errs[i] for i in order),
+        background_distance=bg_distance,
+        object_errors=errs,
     )
+
+
+def parse(image: torch.Tensor) -> ParsedScene:
+    img = _to_hwc(image)
+    res = img.shape[0]
+    med, d_bg, bg_i = _snap_background(img)
+    comps = _foreground_components(img, med)
+    masks, owner = _assign_pixels(comps, res)
+    owner_flat = owner.reshape(-1)
+    fitted = [_fit_object(img, med, m, comps[k], np.flatnonzero(owner_flat == k)) for k, m in enumerate(masks)]
+    # Canonical reading order (row, then column), independent of component discovery order.
+    order = sorted(range(len(fitted)), key=lambda i: (fitted[i][0].y, fitted[i][0].x))
+    scene = Scene(_BG_NAMES[bg_i], tuple(fitted[i][0] for i in order))
+    return _judge_fit(img, scene, bg_i, float(d_bg[bg_i]), tuple(fitted[i][1] for i in order))
 
 
 # ---------------------------------------------------------------- scoring
