@@ -6,7 +6,7 @@ folder and renamed into place, so a killed build never leaves a half-written ent
 whose files no longer match the manifest (truncated, edited) is rebuilt, never loaded.
 
 Entries that take long to build may ship with the package, as copies of a cache entry under
-``harness/pretrained/<kind>/<config hash>/`` (the same manifest, plus ``shipped.json``: the command that
+``harness/embedded/pretrained/<kind>/<config hash>/`` (the same manifest, plus ``shipped.json``: the command that
 built them and what the probes measured). A missing entry is then installed from the shipped copy, checked
 against its manifest; ``force`` always rebuilds.
 """
@@ -68,8 +68,8 @@ def verify(entry: Path) -> str | None:
 
 
 def shipped_root() -> Path:
-    """Where shipped cache entries live: ``harness/pretrained`` (``HARNESS_SHIPPED_DIR`` overrides it)."""
-    return Path(os.environ.get("HARNESS_SHIPPED_DIR", Path(__file__).parent / "pretrained"))
+    """Where shipped cache entries live: ``harness/embedded/pretrained`` (``HARNESS_SHIPPED_DIR`` overrides it)."""
+    return Path(os.environ.get("HARNESS_SHIPPED_DIR", Path(__file__).parent / "embedded" / "pretrained"))
 
 
 def shipped_entry(kind: str, key: str, log: Callable[[str], None] = print) -> Path | None:

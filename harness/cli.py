@@ -11,7 +11,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness import registry
@@ -33,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train the chosen methods, edit every suite sample, score and report",
                        description="Train, evaluate and report. Writes config.yaml, provenance.json, metrics.jsonl, "
                                    "outputs/, scores.jsonl, summary.json and report.md into output_dir.")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars (training and evaluation); metrics.jsonl is written all the same")
     _add_config_args(p)
     p = sub.add_parser("prepare", help="build the embedded world and train its teacher and judge into $HARNESS_HOME",
                        description="Build what runs need before training, cached under $HARNESS_HOME by config hash. "
@@ -44,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="teacher: caption match and realism of teacher samples under the oracle. "
                                    "judge: held-out accuracy per question type, clean and on noisy images. "
                                    "Writes <what>_probe.json into output_dir.")
-    p.add_argument("what", choices=("teacher", "judge"))
+    p.add_argument("what", choices=("teacher", "judge", "editor"))
     _add_config_args(p)
     p = sub.add_parser("ablate", help="run an ablation table over seeds; write ablation_<TABLE>.md/.csv/.png",
                        description="Run every row of an ablation table (harness/configs/ablations/<TABLE>.yaml or a "
@@ -59,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Rebuild RUN_DIR/report.md and report.tex from its result files; "
                                    "extra RUN_DIRs are merged in.")
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    p = sub.add_parser("ls", help="list registered methods, suites, scorers or backbones",
+    p = sub.add_parser("ls", help="list registered methods, suites, scorers or generators",
                        description="List what the registry knows; plugins that fail to import are shown, not fatal.")
     p.add_argument("group", nargs="?", choices=registry.GROUPS, help="one group (default: all)")
     return parser
@@ -78,13 +82,9 @@ def cmd_ls(group: str | None) -> int:
 
 
 def cmd_prepare(cfg, force: bool, world_only: bool) -> int:
-    from harness.prepare import prepare_models, prepare_world
+    from harness.embedded import commands
 
-    card = prepare_world(cfg.run.world)
-    print(f"world ready: {card['path']}")
-    if not world_only:
-        seconds = prepare_models(cfg.run.teacher, cfg.run.judge, force=force)
-        print("models ready: " + ", ".join(f"{k} ({v} s)" for k, v in seconds.items()))
+    commands.prepare(cfg, force=force, world_only=world_only)
     return 0
 
 
@@ -92,29 +92,38 @@ def cmd_probe(cfg, what: str) -> int:
     import json
 
     from harness.atomic_io import write_json
-    from harness.models.teacher import load_or_train_teacher
-    from harness.probes import probe_judge, probe_teacher
+    from harness.embedded import commands
     from harness.rundir import default_run_dir
 
-    p = cfg.run.probe
     out = Path(cfg.run.output_dir) if cfg.run.output_dir else default_run_dir(f"probe-{what}")
-    teacher = load_or_train_teacher(cfg.run.teacher)
-    if what == "teacher":
-        result = probe_teacher(teacher, n=p.n, steps=p.steps, cfg_scale=p.cfg_scale, seed=p.seed)
-    else:
-        from harness.scorers.tiny_judge import TinyJudgeScorer
-
-        result = probe_judge(TinyJudgeScorer(cfg.run.judge), teacher, n=p.n, seed=p.seed)
+    result = commands.probe(cfg, what)
     path = write_json(out / f"{what}_probe.json", result)
     print(json.dumps(result, indent=2))
     print(f"written: {path}")
     return 0
 
 
-def cmd_run(cfg) -> int:
+@contextlib.contextmanager
+def _library_bars(enabled: bool) -> Iterator[None]:
+    """transformers' and huggingface_hub's own bars ("Loading weights", "Writing model shards") off
+    while ``enabled`` is False, restored afterwards (tests run many commands in one process)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if not enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was and not enabled:
+            hf_logging.enable_progress_bar()
+
+
+def cmd_run(cfg, quiet: bool = False) -> int:
     from harness.runner import run
 
-    out = run(cfg)
+    with _library_bars(not quiet):
+        out = run(cfg, progress=not quiet)
     print(f"run finished: {out}\n  summary: {out / 'summary.json'}\n  report:  {out / 'report.md'}")
     return 0
 
@@ -154,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_ablate(args.table, args.config, args.overrides)
         cfg = load_config(args.config, args.overrides)
         if args.command == "run":
-            return cmd_run(cfg)
+            return cmd_run(cfg, args.quiet)
         if args.command == "probe":
             return cmd_probe(cfg, args.what)
         return cmd_prepare(cfg, args.force, args.world_only)

@@ -107,7 +107,7 @@ class GeneratorMethod(Method):
     def identity_step(self, ref: torch.Tensor, instructions) -> dict[str, float]:
         """One warm-up update: flow matching (t ~ U[0, 1]) toward the reference itself, so the editor
         learns to carry the source through before the method's own objective starts."""
-        from harness.models.teacher import uniform_flow_matching_loss
+        from harness.models.losses import uniform_flow_matching_loss
 
         loss = uniform_flow_matching_loss(self.gen, ref, instructions, ref=ref)
         self.engine.backward("generator", loss)
@@ -150,10 +150,10 @@ def exported_dir(run_dir: Path, method: str) -> Path:
     return Path(run_dir) / "models" / method
 
 
-def initial_generator(cfg: EditorConfig, teacher: EditModel, run_dir: Path | None = None) -> EditModel:
-    """The teacher turned into an editor (new reference inputs at zero), or a chained run's generator."""
+def initial_generator(cfg: EditorConfig, family: Any, run_dir: Path | None = None) -> EditModel:
+    """The run's generator family's initial editor, or a chained run's generator (``init_from``)."""
     if not cfg.init_from:
-        return EditModel.from_teacher(teacher, ref_mode=cfg.ref_mode)
+        return family.initial_editor(cfg.ref_mode)
     spec = f"{run_dir}{cfg.init_from}" if cfg.init_from.startswith(":") else cfg.init_from
     run_dir, method = parse_init_from(spec)
     root = run_dir / "models"

@@ -1,9 +1,10 @@
 """Lazy plugin registry (in the manner of lm-evaluation-harness and HELM).
 
-Four groups: methods, suites, scorers, backbones. In-tree plugins are registered as
+Four groups: methods, suites, scorers, generators. In-tree plugins are registered as
 "module:attr" strings and imported only when used; third-party packages add theirs through
 the entry-point groups ``harness.methods``, ``harness.suites``, ``harness.scorers`` and
-``harness.backbones``. A plugin that fails to import is reported by ``ls`` (soft) and raises
+``harness.generators``. Scorers and generators are classes built with ``from_context(ctx)``.
+A plugin that fails to import is reported by ``ls`` (soft) and raises
 with its traceback when a run uses it (loud).
 """
 
@@ -23,7 +24,7 @@ import yaml
 # configurations, not code). Listed and loaded like methods.
 METHOD_PRESET_DIR = Path(__file__).parent / "configs" / "methods"
 
-GROUPS = ("methods", "suites", "scorers", "backbones")
+GROUPS = ("methods", "suites", "scorers", "generators")
 
 # In-tree plugins. harness never imports a method or suite by name: these are lazy strings.
 BUILTIN: dict[str, dict[str, str]] = {
@@ -40,12 +41,11 @@ BUILTIN: dict[str, dict[str, str]] = {
         "imgedit": "benchmarks.imgedit_suite:ImgEditSuite",  # ImgEdit-Bench Basic from JSON + images (imgedit.path)
     },
     "scorers": {
-        "tiny": "harness.scorers.tiny_judge:TinyJudgeScorer",  # the embedded judge, trained on first use
+        "tiny": "harness.embedded.judge.scorer:TinyJudgeScorer",  # the embedded judge, trained on first use
         "hf": "harness.scorers.scorer:HFVLMScorer",  # any local LLaVA / Qwen2-VL folder
     },
-    "backbones": {
-        "tiny_sd3": "harness.models.edit_model:EditModel.tiny_sd3",  # the embedded DiT, built from config
-        "pretrained": "harness.models.edit_model:EditModel.from_pretrained",  # a local diffusers-layout folder
+    "generators": {
+        "embedded": "harness.embedded.generator:EmbeddedGenerator",  # the shipped teacher + editor initialisation
     },
 }
 
@@ -169,7 +169,7 @@ REGISTRIES: dict[str, Registry] = {g: Registry(g) for g in GROUPS}
 methods = REGISTRIES["methods"]
 suites = REGISTRIES["suites"]
 scorers = REGISTRIES["scorers"]
-backbones = REGISTRIES["backbones"]
+generators = REGISTRIES["generators"]
 
 
 def register(group: str, name: str) -> Callable[[Any], Any]:

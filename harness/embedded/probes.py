@@ -47,7 +47,8 @@ def probe_teacher(teacher, n: int = 128, steps: int = 25, cfg_scale: float = 2.0
 @torch.no_grad()
 def probe_judge(scorer, teacher=None, n: int = 140, seed: int = 1234, batch: int = 64) -> dict:
     """Clean accuracy per question type; with a teacher, accuracy on noisy edited images."""
-    from harness.scorers.tiny_judge import eval_examples, evaluate_judge, render_examples
+    from harness.embedded.judge.data import render_examples
+    from harness.embedded.judge.evaluate import eval_examples, evaluate_judge
 
     out: dict = {"clean": evaluate_judge(scorer, n=n, seed=seed, batch=batch)}
     out["n"] = out["clean"].pop("n")

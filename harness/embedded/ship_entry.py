@@ -1,6 +1,6 @@
-"""Turn a trained model folder into a shipped cache entry (harness/pretrained/<kind>/<key>/).
+"""Turn a trained model folder into a shipped cache entry (harness/embedded/pretrained/<kind>/<key>/).
 
-    python dev/ship_entry.py teacher MODEL_DIR PROBE_JSON "python -m harness prepare --force" "notes"
+    python -m harness.embedded.ship_entry teacher MODEL_DIR PROBE_JSON "python -m harness prepare --force" "notes"
 
 The model must have been trained with the current default config of its kind (its train_log.json says
 which); the entry gets the cache's manifest and a shipped.json with the command and the probe numbers.
@@ -19,13 +19,24 @@ from harness import cache
 from harness.atomic_io import write_json
 
 
+def _cache_key(kind: str, cfg):
+    if kind != "editor":
+        return cfg.cache_key()
+    from harness.embedded.editor_init import editor_key
+    from harness.embedded.teacher.config import TeacherConfig
+
+    return editor_key(cfg, cache.entry_key("teacher", TeacherConfig().cache_key()))  # the default teacher's editor
+
+
 def main(kind: str, model_dir: str, probe_json: str, command: str, notes: str = "") -> None:
     if kind == "teacher":
-        from harness.models.teacher_config import TeacherConfig as Config
+        from harness.embedded.teacher.config import TeacherConfig as Config
     elif kind == "judge":
-        from harness.scorers.judge_config import JudgeConfig as Config
+        from harness.embedded.judge.config import JudgeConfig as Config
+    elif kind == "editor":
+        from harness.embedded.editor_config import EditorInitConfig as Config
     else:
-        raise SystemExit(f"kind must be 'teacher' or 'judge', got {kind!r}")
+        raise SystemExit(f"kind must be 'teacher', 'judge' or 'editor', got {kind!r}")
     log = Path(model_dir) / "train_log.json"
     if not log.is_file():
         raise SystemExit(f"{log} not found: MODEL_DIR must be a folder that train_teacher/train_judge wrote")
@@ -45,8 +56,8 @@ def main(kind: str, model_dir: str, probe_json: str, command: str, notes: str = 
 
         os.environ["HARNESS_HOME"] = home
         os.environ["HARNESS_SHIPPED_DIR"] = str(Path(home) / "none")
-        entry = cache.cached_build(kind, cfg.cache_key(), build)
-        dest = Path(__file__).resolve().parents[1] / "harness" / "pretrained" / kind / entry.name
+        entry = cache.cached_build(kind, _cache_key(kind, cfg), build)
+        dest = Path(__file__).resolve().parent / "pretrained" / kind / entry.name
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(entry, dest)
     print(dest)

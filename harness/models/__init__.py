@@ -1,2 +1,2 @@
-"""Generator backends: EditModel over diffusers transformers, the tiny text encoder, samplers and
-the embedded teacher. Import the submodules directly (they pull in diffusers/transformers)."""
+"""Generator backends: EditModel over diffusers transformers, the tiny text encoder, samplers, the SDE
+step and the flow-matching loss. Import the submodules directly (they pull in diffusers/transformers)."""

@@ -301,7 +301,7 @@ class EditModel(torch.nn.Module):
                   vae: AutoencoderKL | None = None, prediction: str = "velocity") -> EditModel:
         """A conv UNet backbone (cross-attention to the caption on the ``attention_levels`` coarsest levels,
         the pooled caption added to the time embedding). Convolutions draw locally coherent shapes, which a
-        patch DiT learns slowly at this budget (docs/embedded_models_sweeps.md)."""
+        patch DiT learns slowly at this budget (docs/embedded_models.md)."""
         n = len(block_channels)
         if not 0 <= attention_levels <= n:
             raise ValueError(f"attention_levels must be in [0, {n}] (len(block_channels)), got {attention_levels}")

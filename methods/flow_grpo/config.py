@@ -11,7 +11,7 @@ from harness.editor import EditorConfig
 class FlowGRPOConfig(EditorConfig):
     # identity_warmup + 400 policy updates: ~8 min on the 2 CPU cores. On the earlier DiT teacher and judge the
     # judge's reward on the fixed curve samples rose 0.324 -> 0.355 over the updates; on the UNet teacher and
-    # the grain judge it stays flat (0.21) after the first updates (docs/embedded_models_sweeps.md)
+    # the grain judge it stays flat (0.21) after the first updates (docs/history/embedded_models_sweeps.md)
     steps: int = 490
     eval_every: int = field(default=40, metadata={"ge": 0})  # learning-curve points for the report
     batch_size: int = 2  # (source, instruction) prompts per update on each rank
@@ -20,7 +20,7 @@ class FlowGRPOConfig(EditorConfig):
     # full fine-tuning of the tiny editor, at the official rate (3e-4, on LoRA there). On the UNet teacher
     # and the grain judge, 1e-3 left the editor noisier after its first updates (oracle preservation 0.029,
     # realism 0.25, unedited-pixel MSE 0.032) than 3e-4 (0.064, 0.34, 0.023), with the same edit success
-    # (0.157 vs 0.150); on the earlier DiT teacher 1e-4 barely moved it (docs/embedded_models_sweeps.md)
+    # (0.157 vs 0.150); on the earlier DiT teacher 1e-4 barely moved it (docs/history/embedded_models_sweeps.md)
     lr: float = 3e-4
     # RL needs an editor that already looks at the source (the paper starts RL from SFT; see npedit.md
     # §2.2). Without init_from, the same identity warm-up as NP-Edit (§1.6) comes first, so both unpaired

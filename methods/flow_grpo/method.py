@@ -15,7 +15,7 @@ import torch
 from harness.data import StepBatches
 from harness.editor import GeneratorMethod, euler_edit, initial_generator
 from harness.models.sde import sde_sample, sde_step_with_logprob
-from harness.models.teacher import load_or_train_teacher
+from harness.models.generator import build_generator
 from harness.scorers.build import build_scorer
 from harness.scorers.reward import judge_verdicts
 from methods.flow_grpo.config import FlowGRPOConfig
@@ -31,9 +31,10 @@ class FlowGRPO(GeneratorMethod):
         cfg, run = self.cfg, self.ctx.cfg.run
         self.engine = engine
         with engine.building_frozen():
-            teacher = load_or_train_teacher(run.teacher)
+            family = build_generator(self.ctx)
+            family.teacher()  # built here, where frozen models are built (outside ZeRO-3 init)
             self.scorer = build_scorer(cfg.scorer, self.ctx)
-        generator = initial_generator(cfg, teacher, self.ctx.run_dir)
+        generator = initial_generator(cfg, family, self.ctx.run_dir)
         self.reference = engine.frozen(copy.deepcopy(generator))  # pi_ref: the initial weights
         self.gen = self.prepare_generator(engine, generator, cfg.lr)
         self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,

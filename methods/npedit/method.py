@@ -16,8 +16,9 @@ import torch.nn.functional as F
 
 from harness.data import StepBatches
 from harness.editor import GeneratorMethod, initial_generator, prepare_generator
+from harness.models.generator import build_generator
+from harness.models.losses import uniform_flow_matching_loss
 from harness.models.samplers import few_step_sample, shift_t, unrolled_sample
-from harness.models.teacher import load_or_train_teacher, uniform_flow_matching_loss
 from harness.scorers.build import build_scorer
 from harness.scorers.questions import EDIT, questions_for
 from methods.npedit.config import NPEditConfig
@@ -34,10 +35,11 @@ class NPEdit(GeneratorMethod):
         cfg, run = self.cfg, self.ctx.cfg.run
         self.engine = engine
         with engine.building_frozen():
-            teacher = load_or_train_teacher(run.teacher)
+            family = build_generator(self.ctx)
+            teacher = family.teacher()
             self.scorer = build_scorer(cfg.scorer, self.ctx)
         self.teacher = engine.frozen(teacher)
-        generator = initial_generator(cfg, teacher, self.ctx.run_dir)  # the teacher (new inputs at zero), or a chained run
+        generator = initial_generator(cfg, family, self.ctx.run_dir)  # the teacher (new inputs at zero), or a chained run
         aux = copy.deepcopy(teacher)  # the fake-score model starts from the teacher too (§1.4)
         aux.train_text_encoder = False
         self.gen = self.prepare_generator(engine, generator, cfg.lr, cfg.betas)

@@ -14,7 +14,7 @@ from diffusers.training_utils import (
 
 from harness.data import StepBatches
 from harness.editor import EditorConfig, GeneratorMethod, euler_edit, initial_generator
-from harness.models.teacher import load_or_train_teacher
+from harness.models.generator import build_generator
 
 
 @dataclass
@@ -41,8 +41,9 @@ class Supervised(GeneratorMethod):
         cfg, run = self.cfg, self.ctx.cfg.run
         self.engine = engine
         with engine.building_frozen():
-            teacher = load_or_train_teacher(run.teacher)
-        generator = initial_generator(cfg, teacher, self.ctx.run_dir)
+            family = build_generator(self.ctx)
+            family.teacher()  # built here, where frozen models are built (outside ZeRO-3 init)
+        generator = initial_generator(cfg, family, self.ctx.run_dir)
         self.gen = self.prepare_generator(engine, generator, cfg.lr)
         # Paired data: the one method here that sees targets.
         self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,

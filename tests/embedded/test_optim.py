@@ -1,7 +1,7 @@
 """The shared AdamW: fused on CPU, and the same update as torch's default per-tensor loop."""
 import torch
 
-from harness.models.optim import adamw
+from harness.embedded.optim import adamw
 
 
 def _net():

@@ -5,7 +5,8 @@ import torch
 
 from harness.models.edit_model import EditModel
 from harness.scorers.scorer import HFVLMScorer
-from harness.scorers.tiny_judge import JudgeConfig, build_model, build_processor
+from harness.embedded.judge.config import JudgeConfig
+from harness.embedded.judge.model import build_model, build_processor
 
 TINY_JUDGE = JudgeConfig(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_layers=1,
                          text_heads=2, text_intermediate=64)

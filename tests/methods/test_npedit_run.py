@@ -33,7 +33,7 @@ def test_npedit_runs_every_phase_and_reports(tmp_path):
     report = (out / "report.md").read_text()
     for figure in ("training_curves.png", "compute_curves.png", "grid_shapes.png"):
         assert (out / figure).stat().st_size > 0 and f"({figure})" in report
-    assert "Columns: source, target, copy, npedit." in report and "At the smallest shared budget" in report
+    assert "Columns: source, copy, npedit, target." in report and "At the smallest shared budget" in report
 
 
 def test_dmd_only_preset_has_no_vlm_loss(tmp_path):
