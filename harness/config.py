@@ -20,8 +20,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness import registry
 from harness.engine import PRESETS as ENGINE_PRESETS
-from harness.models.teacher_config import TeacherConfig
-from harness.scorers.judge_config import JudgeConfig
+from harness.engine import TRACKERS
+from harness.embedded.editor_config import EditorInitConfig
+from harness.embedded.teacher.config import TeacherConfig
+from harness.embedded.judge.config import JudgeConfig
 from harness.world.dataset import WorldConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -43,7 +45,7 @@ class ProbeConfig:
     n: int = field(default=128, metadata={"ge": 1})  # eval samples probed
     steps: int = field(default=25, metadata={"ge": 1})  # teacher sampling steps
     # the teacher's guidance: at 2.0 its caption match holds and its images are cleaner than at 3.0
-    # (fresh captions, n=256: match 0.49 vs 0.50, explained >= 0.95 in 0.73 vs 0.57 of samples; docs/embedded_models_sweeps.md)
+    # (fresh captions, n=256: match 0.49 vs 0.50, explained >= 0.95 in 0.73 vs 0.57 of samples; docs/embedded_models.md)
     cfg_scale: float = field(default=2.0, metadata={"ge": 1.0})
     seed: int = 1234
 
@@ -69,10 +71,23 @@ class RunConfig:
     save_images: bool = True
     scorer_path: str | None = None  # local folder for scorer "hf" (LLaVA / Qwen2-VL)
     trust_remote_code: bool = False  # only for a checkpoint you trust; never on by default
+    # the generator family every method of the run shares (registry group `generators`)
+    generator: str = "embedded"
+    # live training curves: the scalars of metrics.jsonl also go to tensorboard (output_dir/trackers/)
+    # or wandb (pip install wandb); none by default, metrics.jsonl is always written
+    tracker: str = field(default="none", metadata=_choices(*TRACKERS))
     world: WorldConfig = field(default_factory=WorldConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)  # embedded text-to-image teacher
     judge: JudgeConfig = field(default_factory=JudgeConfig)  # embedded VLM judge (scorer "tiny")
     probe: ProbeConfig = field(default_factory=lambda: ProbeConfig())
+    # the shared editor initialisation (an identity warm-up of the teacher, prepared and cached once)
+    editor: EditorInitConfig = field(default_factory=EditorInitConfig)
+
+    def validate(self) -> None:
+        import importlib.util
+
+        if self.tracker == "wandb" and importlib.util.find_spec("wandb") is None:
+            raise ValueError("tracker=wandb needs the wandb package, which is not installed: pip install wandb")
 
 
 @dataclass
@@ -240,43 +255,44 @@ def _unselected_suite_hint(key: str, selected: list[str]) -> None:
         raise ConfigError(f"{key}: suite '{head}' is not selected; add suites={','.join(selected + [head])}")
 
 
-def load_config(preset: str = "default", overrides: list[str] | None = None) -> ResolvedConfig:
-    pairs = parse_overrides(overrides or [])
-    preset_data = _load_yaml(find_preset(preset))
-
-    base = OmegaConf.structured(RunConfig)
-    # Decide the method list first: it decides which method sections exist in the schema.
-    schema_probe = _merge(base, {k: v for k, v in preset_data.items() if k in base}, f"config '{preset}'")
+def _selection(base: DictConfig, preset: str, preset_data: dict, pairs: list[tuple[str, str]]):
+    """The method list (calibration bounds first) and the suite list, read before anything else: they
+    decide which method and suite sections the schema has."""
+    probe = _merge(base, {k: v for k, v in preset_data.items() if k in base}, f"config '{preset}'")
     for key, value in pairs:
         if key in ("methods", "suites", "calibration"):
-            schema_probe = _merge(schema_probe, OmegaConf.from_dotlist([_as_dotlist_item(base, key, value)]), key)
-    method_names = list(schema_probe.methods)
+            probe = _merge(probe, OmegaConf.from_dotlist([_as_dotlist_item(base, key, value)]), key)
+    method_names = list(probe.methods)
     if not method_names:
         raise ConfigError("methods is empty: name at least one method, e.g. methods=copy")
     if len(set(method_names)) != len(method_names):
         raise ConfigError(f"methods={','.join(method_names)} names a method twice")
-    for name in schema_probe.calibration:
+    for name in probe.calibration:
         try:
             role = registry.methods.load(name).role
         except registry.UnknownPluginError as e:
             raise ConfigError(f"calibration: {e}") from None
         if role == "method":
-            raise ConfigError(f"calibration={','.join(schema_probe.calibration)}: '{name}' is a training method, "
+            raise ConfigError(f"calibration={','.join(probe.calibration)}: '{name}' is a training method, "
                               f"not a calibration bound; name it in methods= instead")
-    method_names = [c for c in schema_probe.calibration if c not in method_names] + method_names
-    for name in list(schema_probe.suites):
+    method_names = [c for c in probe.calibration if c not in method_names] + method_names
+    for name in list(probe.suites):
         if name not in registry.suites.names():
             raise ConfigError(str(registry.UnknownPluginError("suites", name, registry.suites.names())))
+    return method_names, list(probe.suites)
 
-    schema = OmegaConf.structured(RunConfig)
-    method_cfg_classes: dict[str, Any] = {}
+
+def _add_method_sections(schema: DictConfig, method_names: list[str]) -> dict[str, Any]:
+    """A section ``<method>.*`` per method with a Config dataclass (an ablation preset's values as its
+    defaults); returns method name -> config class (None for a method without one)."""
+    classes: dict[str, Any] = {}
     for name in method_names:
         try:
             cls = registry.methods.load(name)
         except registry.UnknownPluginError as e:
             raise ConfigError(str(e)) from None
         cfg_cls = method_config_class(cls)
-        method_cfg_classes[name] = cfg_cls
+        classes[name] = cfg_cls
         if cfg_cls is not None:
             if name in schema:
                 raise ConfigError(f"method name '{name}' clashes with the run key '{name}'; rename the method")
@@ -286,18 +302,45 @@ def load_config(preset: str = "default", overrides: list[str] | None = None) -> 
                 section = _merge(section, preset, f"preset '{name}'")
             with open_dict(schema):  # the RunConfig schema is closed; method sections join it here
                 schema[name] = section
+    return classes
 
-    suite_names = list(schema_probe.suites)
-    suite_cfg_classes: dict[str, Any] = {}
-    for name in suite_names:  # a suite with a Config dataclass gets a section <suite>.* like a method
+
+def _add_suite_sections(schema: DictConfig, suite_names: list[str]) -> dict[str, Any]:
+    """A section ``<suite>.*`` per suite with a Config dataclass, like a method's."""
+    classes: dict[str, Any] = {}
+    for name in suite_names:
         cfg_cls = method_config_class(registry.suites.load(name))
         if cfg_cls is None:
             continue
         if name in schema:
             raise ConfigError(f"suite name '{name}' clashes with the key '{name}' (run key or method); rename one")
-        suite_cfg_classes[name] = cfg_cls
+        classes[name] = cfg_cls
         with open_dict(schema):
             schema[name] = OmegaConf.structured(cfg_cls)
+    return classes
+
+
+def _run_config(cfg: DictConfig) -> RunConfig:
+    run_part = OmegaConf.masked_copy(cfg, [f.name for f in dataclasses.fields(RunConfig)])
+    # Build nested sections first so that an error raised by their __post_init__ names the section.
+    for f in dataclasses.fields(RunConfig):
+        node = run_part._get_node(f.name)
+        if isinstance(node, DictConfig) and dataclasses.is_dataclass(OmegaConf.get_type(node)):
+            _to_object(node, f.name, OmegaConf.get_type(node).__name__)
+    run = _to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), run_part), "config")
+    validate(run)
+    if run.generator not in registry.generators.names():
+        raise ConfigError(f"generator: {registry.UnknownPluginError('generators', run.generator, registry.generators.names())}")
+    return run
+
+
+def load_config(preset: str = "default", overrides: list[str] | None = None) -> ResolvedConfig:
+    pairs = parse_overrides(overrides or [])
+    preset_data = _load_yaml(find_preset(preset))
+    method_names, suite_names = _selection(OmegaConf.structured(RunConfig), preset, preset_data, pairs)
+    schema = OmegaConf.structured(RunConfig)
+    method_cfg_classes = _add_method_sections(schema, method_names)
+    suite_cfg_classes = _add_suite_sections(schema, suite_names)
 
     for key in preset_data:
         if key not in schema:
@@ -311,25 +354,14 @@ def load_config(preset: str = "default", overrides: list[str] | None = None) -> 
         item = _as_dotlist_item(schema, key, value)
         cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override {key}={value}")
 
-    run_part = OmegaConf.masked_copy(cfg, [f.name for f in dataclasses.fields(RunConfig)])
-    # Build nested sections first so that an error raised by their __post_init__ names the section.
-    for f in dataclasses.fields(RunConfig):
-        node = run_part._get_node(f.name)
-        if isinstance(node, DictConfig) and dataclasses.is_dataclass(OmegaConf.get_type(node)):
-            _to_object(node, f.name, OmegaConf.get_type(node).__name__)
-    run = _to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), run_part), "config")
-    validate(run)
+    run = _run_config(cfg)
     method_cfgs: dict[str, Any] = {}
     for name, cfg_cls in method_cfg_classes.items():
-        if cfg_cls is None:
-            method_cfgs[name] = None
-            continue
-        obj = _to_object(cfg[name], name)
-        validate(obj, f"{name}.")
-        method_cfgs[name] = obj
+        method_cfgs[name] = None if cfg_cls is None else _to_object(cfg[name], name)
+        if cfg_cls is not None:
+            validate(method_cfgs[name], f"{name}.")
     suite_cfgs: dict[str, Any] = {}
     for name, cfg_cls in suite_cfg_classes.items():
-        obj = _to_object(cfg[name], name, cfg_cls.__name__)
-        validate(obj, f"{name}.")
-        suite_cfgs[name] = obj
+        suite_cfgs[name] = _to_object(cfg[name], name, cfg_cls.__name__)
+        validate(suite_cfgs[name], f"{name}.")
     return ResolvedConfig(run=run, methods=method_cfgs, suites=suite_cfgs)

@@ -104,16 +104,20 @@ def test_a_damaged_or_mislabelled_shipped_entry_is_built_instead(tmp_path, monke
 
 
 def test_the_shipped_models_are_intact_and_are_the_defaults():
-    """harness/pretrained holds the cache entries of the default configs: a changed default (a new key)
+    """harness/embedded/pretrained holds the cache entries of the default configs: a changed default (a new key)
     must ship a new copy, or the first `prepare` trains for an hour."""
     import json
 
     from harness.cache import config_hash, shipped_root
-    from harness.models.teacher_config import TeacherConfig
-    from harness.scorers.judge_config import JudgeConfig
+    from harness.embedded.teacher.config import TeacherConfig
+    from harness.embedded.judge.config import JudgeConfig
+
+    from harness.embedded.editor_config import EditorInitConfig
+    from harness.embedded.editor_init import editor_key
 
     keys = {kind: config_hash({"kind": kind, "config": cfg.cache_key()})
             for kind, cfg in (("teacher", TeacherConfig()), ("judge", JudgeConfig()))}
+    keys["editor"] = config_hash({"kind": "editor", "config": editor_key(EditorInitConfig(), keys["teacher"])})
     for kind, key in keys.items():
         entry = shipped_root() / kind / key
         assert verify(entry) is None, f"no intact shipped {kind} for the default config ({key})"

@@ -19,19 +19,19 @@ def _vocab(tokenizer_json: Path) -> dict:
 
 
 def test_default_teacher_config_hashes_to_the_shipped_folder():
-    from harness.models.teacher_config import TeacherConfig
+    from harness.embedded.teacher.config import TeacherConfig
 
     assert entry_key("teacher", TeacherConfig().cache_key()) == _shipped("teacher").name
 
 
 def test_default_judge_config_hashes_to_the_shipped_folder():
-    from harness.scorers.judge_config import JudgeConfig
+    from harness.embedded.judge.config import JudgeConfig
 
     assert entry_key("judge", JudgeConfig().cache_key()) == _shipped("judge").name
 
 
 def test_judge_tokenizer_vocabulary_equals_the_shipped_one(tmp_path):
-    from harness.scorers.tiny_judge import build_tokenizer
+    from harness.embedded.judge.model import build_tokenizer
 
     build_tokenizer().save_pretrained(tmp_path)
     assert _vocab(tmp_path / "tokenizer.json") == _vocab(_shipped("judge") / "tokenizer.json")
@@ -42,3 +42,12 @@ def test_teacher_tokenizer_vocabulary_equals_the_shipped_one(tmp_path):
 
     build_tokenizer().save_pretrained(tmp_path)
     assert _vocab(tmp_path / "tokenizer.json") == _vocab(_shipped("teacher") / "tokenizer" / "tokenizer.json")
+
+
+def test_default_editor_config_hashes_to_the_shipped_folder():
+    from harness.embedded.editor_config import EditorInitConfig
+    from harness.embedded.editor_init import editor_key
+    from harness.embedded.teacher import TeacherConfig
+
+    teacher_key = entry_key("teacher", TeacherConfig().cache_key())
+    assert entry_key("editor", editor_key(EditorInitConfig(), teacher_key)) == _shipped("editor").name

@@ -45,23 +45,32 @@ def prepare_world(cfg: WorldConfig) -> dict:
     return card
 
 
-def _train_one(kind: str, cfg_dict: dict, force: bool, threads: int) -> str:
-    """Worker entry point (a spawned process): train or reuse one cached model."""
+def _train_one(kind: str, cfg_dicts: dict, force: bool, threads: int) -> str:
+    """Worker entry point (a spawned process): train or reuse one cached model. The teacher's worker goes
+    on to the editor initialisation, which starts from it."""
     torch.set_num_threads(threads)
     if kind == "teacher":
-        from harness.models.teacher import TeacherConfig, load_or_train_teacher
+        from harness.cache import entry_key
+        from harness.embedded.editor_config import EditorInitConfig
+        from harness.embedded.editor_init import load_or_train_editor
+        from harness.embedded.teacher import TeacherConfig, load_or_train_teacher
 
-        load_or_train_teacher(TeacherConfig(**cfg_dict), force=force)
+        teacher_cfg = TeacherConfig(**cfg_dicts["teacher"])
+        teacher = load_or_train_teacher(teacher_cfg, force=force)
+        load_or_train_editor(EditorInitConfig(**cfg_dicts["editor"]), teacher,
+                             entry_key("teacher", teacher_cfg.cache_key()), force=force)
     else:
-        from harness.scorers.tiny_judge import JudgeConfig, load_or_train_judge
+        from harness.embedded.judge.config import JudgeConfig
+        from harness.embedded.judge.scorer import load_or_train_judge
 
-        load_or_train_judge(JudgeConfig(**cfg_dict), force=force)
+        load_or_train_judge(JudgeConfig(**cfg_dicts["judge"]), force=force)
     return kind
 
 
-def prepare_models(teacher_cfg, judge_cfg, force: bool = False, parallel: bool = True) -> dict[str, float]:
-    """Train (or find in the cache) the teacher and the judge; returns seconds per model."""
-    jobs = {"teacher": asdict(teacher_cfg), "judge": asdict(judge_cfg)}
+def prepare_models(teacher_cfg, judge_cfg, editor_cfg, force: bool = False, parallel: bool = True) -> dict[str, float]:
+    """Train (or find in the cache) the teacher, then the editor initialisation, beside the judge;
+    returns seconds per job ("teacher" covers both of its models)."""
+    cfgs = {"teacher": asdict(teacher_cfg), "judge": asdict(judge_cfg), "editor": asdict(editor_cfg)}
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     if parallel and (os.cpu_count() or 1) >= 2:
@@ -70,11 +79,11 @@ def prepare_models(teacher_cfg, judge_cfg, force: bool = False, parallel: bool =
             def done(kind: str) -> None:  # runs in this process as each worker finishes
                 seconds[kind] = round(time.perf_counter() - start, 1)
 
-            results = [pool.apply_async(_train_one, (k, c, force, 1), callback=done) for k, c in jobs.items()]
+            results = [pool.apply_async(_train_one, (k, cfgs, force, 1), callback=done) for k in ("teacher", "judge")]
             for res in results:
                 res.get()  # re-raises a worker's error here, with its message
     else:
-        for kind, c in jobs.items():
-            _train_one(kind, c, force, torch.get_num_threads())
+        for kind in ("teacher", "judge"):
+            _train_one(kind, cfgs, force, torch.get_num_threads())
             seconds[kind] = round(time.perf_counter() - start, 1)
     return seconds
