@@ -18,7 +18,6 @@ from harness.trainer import TrainConfig
 @dataclass
 class EditorConfig(TrainConfig):
     lr: float = field(default=1e-4, metadata={"ge": 0.0})
-    ref_mode: str = field(default="channel", metadata={"choices": ["channel", "token"]})
     inference_steps: int = field(default=4, metadata={"ge": 1})
     # RUN_DIR[:method]: start from the generator another run trained (paper: supervised -> RL / NP-Edit);
     # ":method" names a method trained earlier in this same run (methods=supervised,flow_grpo)
@@ -153,7 +152,7 @@ def exported_dir(run_dir: Path, method: str) -> Path:
 def initial_generator(cfg: EditorConfig, family: Any, run_dir: Path | None = None) -> EditModel:
     """The run's generator family's initial editor, or a chained run's generator (``init_from``)."""
     if not cfg.init_from:
-        return family.initial_editor(cfg.ref_mode)
+        return family.initial_editor()
     spec = f"{run_dir}{cfg.init_from}" if cfg.init_from.startswith(":") else cfg.init_from
     run_dir, method = parse_init_from(spec)
     root = run_dir / "models"

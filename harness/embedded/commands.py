@@ -23,12 +23,9 @@ def prepare(cfg: Any, force: bool = False, world_only: bool = False, log=print) 
 
 def editor_folder(cfg: Any, force: bool = False):
     """The cached editor initialisation for the run's teacher and ``editor.*`` config."""
-    from harness.cache import entry_key
-    from harness.embedded.editor_init import load_or_train_editor
-    from harness.embedded.teacher import load_or_train_teacher
+    from harness.embedded.generator import EmbeddedGenerator
 
-    teacher = load_or_train_teacher(cfg.run.teacher)
-    return load_or_train_editor(cfg.run.editor, teacher, entry_key("teacher", cfg.run.teacher.cache_key()), force=force)
+    return EmbeddedGenerator(cfg.run.teacher, cfg.run.editor).editor_folder(force=force)
 
 
 def probe(cfg: Any, what: str) -> dict:

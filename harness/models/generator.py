@@ -2,7 +2,7 @@
 
 A generator plugin is a class with ``from_context(ctx)``; the object it returns gives the frozen
 text-to-image base every method of the run shares (``teacher()``: NP-Edit's DMD teacher, Flow-GRPO's
-reference before training) and the editor each generator method starts from (``initial_editor(ref_mode)``).
+reference before training) and the editor each generator method starts from (``initial_editor()``).
 The embedded world's family is one such plugin (``embedded``, harness/embedded/generator.py); a real
 checkpoint family registers the same way, so no method imports a family's loading or training code.
 """
@@ -19,7 +19,7 @@ class GeneratorFamily(Protocol):
     def teacher(self) -> EditModel:
         """The frozen text-to-image base (loaded once per family object)."""
 
-    def initial_editor(self, ref_mode: str) -> EditModel:
+    def initial_editor(self) -> EditModel:
         """A fresh trainable editor: the starting point of every generator method without ``init_from``."""
 
 
@@ -32,6 +32,6 @@ def build_generator(ctx: Any) -> GeneratorFamily:
         cls = registry.generators.load(name)
         if not hasattr(cls, "from_context"):
             raise TypeError(f"generator '{name}' ({cls!r}) has no from_context(ctx): a generator plugin is a class "
-                            "whose from_context(ctx) returns an object with teacher() and initial_editor(ref_mode)")
+                            "whose from_context(ctx) returns an object with teacher() and initial_editor()")
         cache[name] = cls.from_context(ctx)
     return cache[name]

@@ -22,15 +22,9 @@ class FlowGRPOConfig(EditorConfig):
     # realism 0.25, unedited-pixel MSE 0.032) than 3e-4 (0.064, 0.34, 0.023), with the same edit success
     # (0.157 vs 0.150); on the earlier DiT teacher 1e-4 barely moved it (docs/history/embedded_models_sweeps.md)
     lr: float = 3e-4
-    # RL needs an editor that already looks at the source (the paper starts RL from SFT; see npedit.md
-    # §2.2). Without init_from, the same identity warm-up as NP-Edit (§1.6) comes first, so both unpaired
-    # methods start from the same copy-capable editor. Skipped with init_from.
-    identity_warmup: int = field(default=90, metadata={"ge": 0})
-    # The warm-up's own rate: zero-initialised reference inputs must grow before the editor copies.
-    # Measured (6 Euler steps): for the DiT editor at batch 8, 1e-4 leaves the output far from the
-    # source after 60 steps (pixel MSE 0.19; copying is 0), 1e-3 reaches 0.04 after 30. The UNet editor
-    # (the default teacher) after 90 steps: batch 8 at 1e-3 MSE 0.019, at 3e-3 0.005 (oracle realism
-    # 0.55, the source's 0.56); batch 2 at 3e-3 0.010, at 1e-3 after 60 steps 0.032 with realism 0.34.
+    # Every generator method starts from the prepared editor initialisation (`editor.*`, a clean copier), so
+    # no warm-up of its own by default; identity_warmup=N adds N steps of it (NP-Edit §1.6) at identity_warmup_lr
+    identity_warmup: int = field(default=0, metadata={"ge": 0})
     identity_warmup_lr: float = field(default=3e-3, metadata={"ge": 0.0})
 
     # Rollouts (§1.1 a, g, h, i)

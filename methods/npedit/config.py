@@ -44,14 +44,9 @@ class NPEditConfig(EditorConfig):
     single_step_iters: int = field(default=50, metadata={"ge": 0})  # paper 4K; CPU budget
     renoise: str = field(default="same", metadata={"choices": ["same", "fresh"]})  # paper formula; re-impl fresh
 
-    # Phases and regularisers (§1.5-1.6)
-    # paper 250 iterations; CPU budget. Skipped with init_from (a chained generator already edits)
-    identity_warmup: int = field(default=90, metadata={"ge": 0})
-    # The warm-up's own rate: zero-initialised reference inputs must grow before the editor copies.
-    # Measured (6 Euler steps): for the DiT editor at batch 8, 1e-4 leaves the output far from the
-    # source after 60 steps (pixel MSE 0.19; copying is 0), 1e-3 reaches 0.04 after 30. The UNet editor
-    # (the default teacher) after 90 steps: batch 8 at 1e-3 MSE 0.019, at 3e-3 0.005 (oracle realism
-    # 0.55, the source's 0.56); batch 2 at 3e-3 0.010, at 1e-3 after 60 steps 0.032 with realism 0.34.
+    # Every generator method starts from the prepared editor initialisation (`editor.*`, a clean copier), so
+    # no warm-up of its own by default; identity_warmup=N adds N steps of it (NP-Edit §1.6) at identity_warmup_lr
+    identity_warmup: int = field(default=0, metadata={"ge": 0})
     identity_warmup_lr: float = field(default=3e-3, metadata={"ge": 0.0})
     do_nothing_prob: float = field(default=0.01, metadata={"ge": 0.0, "le": 1.0})
     do_nothing_prompt: str = ""  # the world's tokenizer has no "do nothing": the empty instruction
