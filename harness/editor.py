@@ -123,6 +123,24 @@ class GeneratorMethod(Method):
             self.ema.step()
         return changed
 
+    def snapshot(self) -> list[torch.Tensor] | None:
+        """The trained weights before a step, for ``update_stats`` (None under ZeRO-3, which shards them)."""
+        if getattr(self.engine, "deepspeed", False) and self.engine.cfg.preset == "zero3":
+            return None
+        return [p.detach().clone() for p in self.gen.bare.trainable_parameters()]
+
+    def update_stats(self, before: list[torch.Tensor] | None) -> dict[str, float]:
+        """How much the last step moved the generator: the gradient norm the engine saw (before clipping)
+        and the norm of the parameter change, so a flat curve can be told from a frozen one."""
+        out = {}
+        norm = getattr(self.engine, "grad_norms", {}).get("generator")
+        if norm is not None:
+            out["grad_norm"] = norm
+        if before is not None:
+            now = self.gen.bare.trainable_parameters()
+            out["update_norm"] = float(torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(now, before))))
+        return out
+
     def editing_weights(self):
         """Context in which ``edit`` runs: the EMA weights when enabled."""
         return self.ema.applied() if self.ema is not None else nullcontext()

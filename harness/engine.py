@@ -80,6 +80,7 @@ class Engine:
         self.cfg = cfg
         self.trained = list(trained)
         self.models: dict[str, Any] = {}
+        self.grad_norms: dict[str, float | None] = {}  # per trained model: the last step's gradient norm
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self._micro_steps: dict[str, int] = {n: 0 for n in trained}
         self.deepspeed = cfg.preset.startswith("zero")
@@ -174,11 +175,15 @@ class Engine:
         if self.deepspeed:
             boundary = model.is_gradient_accumulation_boundary()
             model.step()  # clips, steps and zeroes at the boundary
+            if boundary:
+                norm = model.get_global_grad_norm()  # before clipping; None where DeepSpeed did not compute it
+                self.grad_norms[name] = None if norm is None else float(norm)
             return boundary
         if self._micro_steps[name] % self.cfg.grad_accum:
             return False
-        if self.cfg.max_grad_norm > 0:
-            self.accelerator.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm)
+        # the total gradient norm before clipping (an infinite bound only measures it)
+        limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
+        self.grad_norms[name] = float(self.accelerator.clip_grad_norm_(model.parameters(), limit))
         opt.step()
         opt.zero_grad(set_to_none=True)
         return True

@@ -125,7 +125,9 @@ class FlowGRPO(GeneratorMethod):
         # Zero-advantage groups weigh 0 but are still computed: every rank runs the same passes.
         loss, stats = self.policy_loss(traj, instructions, ref, adv, keep)
         self.engine.backward("generator", loss)
+        before = self.snapshot()
         self.step_generator()
+        stats |= self.update_stats(before)
         self.count("nfe", b * len(self.trained_steps(traj)))
         all_p = all_r if prob is reward else self.engine.gather(prob)
         return {"loss_policy": float(loss.detach()), "reward": float(all_p.mean()),
