@@ -80,9 +80,11 @@ def figures(runs: RunSet, out_dir: Path) -> list[str]:
                 out += [f"### {title}", "", text, "", df.to_markdown(index=False, floatfmt=".3f"), ""]
     path = plots.compute_curves(runs, out_dir / "compute_curves.png")
     if path:
-        out += ["## Oracle edit success against compute", "",
-                ("Learning-curve points score the first eval samples during training; their time is not "
-                 "counted as training time."), "", f"![compute curves]({path.name})", ""]
+        out += ["## Oracle success against compute", "",
+                ("Every method on one axis: strict success (`success_all`: the edit done, nothing else changed, "
+                 "cleanly) where the suite scores it, else edit success. Learning-curve points score the first "
+                 "eval samples during training; their time is not counted as training time."), "",
+                f"![compute curves]({path.name})", ""]
         equal = plots.at_equal_budget(runs)
         if not equal.empty:
             out += ["### At the smallest shared budget", "", equal.to_markdown(index=False, floatfmt=".3f"), ""]

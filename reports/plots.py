@@ -69,11 +69,18 @@ def training_curves(runs: RunSet, path: Path) -> Path | None:
     return _save(grid.figure, path)
 
 
-def compute_curves(runs: RunSet, path: Path, metric: str = "eval_edit_success") -> Path | None:
-    """Oracle metric against training seconds and against generator NFE, one line per method."""
+def curve_metric(curve: pd.DataFrame) -> str:
+    """The headline metric of the learning curves: strict success (the edit done, nothing else changed,
+    cleanly) where the suite scores it, else edit success."""
+    return "eval_success_all" if "eval_success_all" in curve else "eval_edit_success"
+
+
+def compute_curves(runs: RunSet, path: Path, metric: str | None = None) -> Path | None:
+    """Oracle metric against training seconds and against generator NFE, one line per method (all on one axis)."""
     import seaborn as sns
 
     curve = runs.events_of("curve")
+    metric = metric or (curve_metric(curve) if not curve.empty else "eval_edit_success")
     if curve.empty or metric not in curve:
         return None
     fig, axes = _pyplot().subplots(1, 2, figsize=(9, 3.2))
@@ -85,10 +92,11 @@ def compute_curves(runs: RunSet, path: Path, metric: str = "eval_edit_success") 
     return _save(fig, path)
 
 
-def at_equal_budget(runs: RunSet, metric: str = "eval_edit_success") -> pd.DataFrame:
+def at_equal_budget(runs: RunSet, metric: str | None = None) -> pd.DataFrame:
     """Each method's metric at the largest curve point within the smallest final budget of all
     methods, by wall-clock seconds and by NFE."""
     curve = runs.events_of("curve")
+    metric = metric or (curve_metric(curve) if not curve.empty else "eval_edit_success")
     if curve.empty or metric not in curve:
         return pd.DataFrame()
     rows = []

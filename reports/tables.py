@@ -30,7 +30,7 @@ def _labelled(df: pd.DataFrame) -> pd.DataFrame:
 def headline(runs: RunSet, suite: str) -> pd.DataFrame:
     """One row per method: n, every metric (micro mean over samples), then its provenance."""
     df = _labelled(runs.scores[runs.scores["suite"] == suite])
-    metrics = metric_columns(df)
+    metrics = sorted(metric_columns(df), key=lambda m: m != "success_all")  # strict success first: the headline
     table = df.groupby("label", sort=False)[metrics].mean()
     table.columns = [header(m) for m in metrics]
     table.insert(0, "n", df.groupby("label", sort=False).size().astype(str))  # str: no "140.000"

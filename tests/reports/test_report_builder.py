@@ -145,3 +145,21 @@ def test_curve_reward_starts_after_the_identity_warmup(tmp_path):
     assert row["after warm-up"] == pytest.approx(0.4) and row["last (step)"] == 60
     assert row["change since warm-up"] == pytest.approx(0.15)
     assert "### Judge reward on the held-fixed curve samples" in build_report([run])[0]
+
+
+def test_strict_success_leads_the_headline_and_the_compute_curves(tmp_path):
+    from reports.plots import at_equal_budget
+    from reports.tables import headline
+    from tests.reports.fixtures import _jsonl, score
+
+    run = write_run(tmp_path / "run", judged=False)
+    rows = [score("npedit", "method", f"s{i}", "color_alter", edit_success=1.0, preservation=p, success_all=p)
+            for i, p in enumerate([1.0, 0.0])]
+    _jsonl(run / "scores.jsonl", rows)
+    curve = [{"event": "curve", "method": "npedit", "step": s, "wall_seconds": float(s), "nfe": s,
+              "eval_edit_success": 0.5, "eval_success_all": a} for s, a in ((0, 0.0), (2, 0.25))]
+    _jsonl(run / "metrics.jsonl", curve)
+    runs = load_runs([run])
+    assert list(headline(runs, "shapes").columns)[:2] == ["n", "success_all ↑"]
+    equal = at_equal_budget(runs)
+    assert "eval_success_all" in equal and equal["eval_success_all"].iloc[0] == 0.25
