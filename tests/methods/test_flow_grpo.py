@@ -118,17 +118,8 @@ def test_one_update_raises_the_log_prob_of_the_better_rollouts(tiny_teacher):
 def test_flow_grpo_updates_raise_a_simple_reward(tiny_teacher):
     """The whole update (rollout, group advantages, PPO-clip, engine step) climbs a reward it can reach:
     mean brightness of the output, for a fixed batch."""
-    from harness.engine import Engine, EngineConfig
-
     torch.manual_seed(0)
-    cfg = FlowGRPOConfig(group_size=4, batch_size=2, rollout_steps=3, beta=0.0, lr=2e-3, identity_warmup=0)
-    m = FlowGRPO(cfg, ctx=None)
-    m.engine = Engine(EngineConfig(preset="single", micro_batch_size=2, cpu=True), trained=["generator"])
-    gen = EditModel.from_teacher(tiny_teacher)
-    m.reference = copy.deepcopy(gen).requires_grad_(False)
-    m.gen = m.prepare_generator(m.engine, gen, cfg.lr)
-    source = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    m.batches = lambda step: {"source": source, "instruction": ["make the red circle blue", "remove the square"]}
+    m = _grpo_on_engine(tiny_teacher, lr=2e-3)
     m.rewards = lambda batch, src, images: (images.mean((1, 2, 3)),) * 2 + ({},)
     rewards = [m.train_step(step)["reward"] for step in range(20)]
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
