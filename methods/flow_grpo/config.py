@@ -9,18 +9,13 @@ from harness.editor import EditorConfig
 
 @dataclass
 class FlowGRPOConfig(EditorConfig):
-    # identity_warmup + 400 policy updates: ~8 min on the 2 CPU cores. On the earlier DiT teacher and judge the
-    # judge's reward on the fixed curve samples rose 0.324 -> 0.355 over the updates; on the UNet teacher and
-    # the grain judge it stays flat (0.21) after the first updates (docs/history/embedded_models_sweeps.md)
-    steps: int = 490
+    steps: int = 490  # policy updates: ~10 min on one CPU core (docs/editors_study.md)
     eval_every: int = field(default=40, metadata={"ge": 0})  # learning-curve points for the report
     batch_size: int = 2  # (source, instruction) prompts per update on each rank
     group_size: int = field(default=8, metadata={"ge": 2})  # G rollouts per prompt (official 1-GPU recipe: 8)
     same_noise_in_group: bool = False
-    # full fine-tuning of the tiny editor, at the official rate (3e-4, on LoRA there). On the UNet teacher
-    # and the grain judge, 1e-3 left the editor noisier after its first updates (oracle preservation 0.029,
-    # realism 0.25, unedited-pixel MSE 0.032) than 3e-4 (0.064, 0.34, 0.023), with the same edit success
-    # (0.157 vs 0.150); on the earlier DiT teacher 1e-4 barely moved it (docs/history/embedded_models_sweeps.md)
+    # full fine-tuning of the tiny editor at the official rate (3e-4, on LoRA there); 1e-3 and 2e-3 left it noisier
+    # (docs/history/embedded_models_sweeps.md, docs/editors_study.md)
     lr: float = 3e-4
     # Every generator method starts from the prepared editor initialisation (`editor.*`, a clean copier), so
     # no warm-up of its own by default; identity_warmup=N adds N steps of it (NP-Edit §1.6) at identity_warmup_lr

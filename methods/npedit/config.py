@@ -10,7 +10,7 @@ from harness.editor import EditorConfig
 
 @dataclass
 class NPEditConfig(EditorConfig):
-    steps: int = 330  # paper: 10K iterations (§1.6); CPU budget (90 warm-up + 240)
+    steps: int = 330  # paper: 10K iterations (§1.6); CPU budget (~8 min on one core, docs/editors_study.md)
     eval_every: int = field(default=50, metadata={"ge": 0})  # learning-curve points for the report
     batch_size: int = 8
     max_grad_norm: float = 2.0  # re-implementation: grad-clip 2.0 (§1.9)
