@@ -50,6 +50,9 @@ def test_config_hash_depends_on_values():
         (["methods=copy,copy"], ["twice"]),
         (["methods=flow_grpo", "flow_grpo.sde_window=[3,1]"], ["flow_grpo.sde_window", "start < end"]),
         (["methods=flow_grpo", "flow_grpo.reward_scale=log"], ["reward_scale", "prob", "logit"]),
+        (["generator=embeded"], ["generator", "embeded", "Did you mean 'embedded'"]),
+        (["editor.steps=0"], ["editor.steps", "positive"]),
+        (["editor.ref_mode=side"], ["editor.ref_mode", "channel", "token"]),
     ],
 )
 def test_bad_input_exits_2_with_one_line_naming_the_key(override, must_name, capsys, tmp_path):

@@ -80,3 +80,46 @@ def test_runtime_registration_and_decorator():
     finally:
         registry.suites.unregister("tmp_suite")
     assert "tmp_suite" not in registry.suites.names()
+
+
+def test_a_scorer_or_generator_plugin_without_from_context_is_refused_by_name():
+    from types import SimpleNamespace
+
+    from harness.models.generator import build_generator
+    from harness.scorers.build import build_scorer
+
+    class Bare:
+        pass
+
+    registry.scorers.register("bare", Bare)
+    registry.generators.register("bare", Bare)
+    try:
+        ctx = SimpleNamespace(cfg=SimpleNamespace(run=SimpleNamespace(generator="bare")), extras={})
+        with pytest.raises(TypeError, match="scorer 'bare'.*from_context"):
+            build_scorer("bare", ctx)
+        with pytest.raises(TypeError, match="generator 'bare'.*from_context"):
+            build_generator(ctx)
+    finally:
+        registry.scorers.unregister("bare")
+        registry.generators.unregister("bare")
+
+
+def test_the_generator_family_is_built_once_per_run_context():
+    from types import SimpleNamespace
+
+    from harness.models.generator import build_generator
+
+    built = []
+
+    class Family:
+        @classmethod
+        def from_context(cls, ctx):
+            built.append(ctx)
+            return cls()
+
+    registry.generators.register("counted", Family)
+    try:
+        ctx = SimpleNamespace(cfg=SimpleNamespace(run=SimpleNamespace(generator="counted")), extras={})
+        assert build_generator(ctx) is build_generator(ctx) and len(built) == 1
+    finally:
+        registry.generators.unregister("counted")
