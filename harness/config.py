@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,9 +173,22 @@ def _merge(base: DictConfig, other: Any, what: str) -> DictConfig:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_field(prefix: str, f: dataclasses.Field, value: Any) -> None:
-    meta = f.metadata
+def _field_metadata(cls: type, f: dataclasses.Field) -> dict:
+    """A field's range metadata, with what its base classes declared for the same name: a method that
+    redeclares ``steps`` with a new default keeps the shared ``ge=0`` of TrainConfig.steps."""
+    meta: dict = {}
+    for base in reversed(cls.__mro__):
+        base_field = getattr(base, "__dataclass_fields__", {}).get(f.name)
+        if base_field is not None:
+            meta.update(base_field.metadata)
+    return meta
+
+
+def _check_field(prefix: str, f: dataclasses.Field, value: Any, meta: dict | None = None) -> None:
+    meta = f.metadata if meta is None else meta
     key = f"{prefix}{f.name}"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}={value} is not allowed; it must be a finite number.")
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(
             f"{key}={value!r} is not allowed; choose one of: {', '.join(map(str, meta['choices']))}."
@@ -192,7 +206,7 @@ def validate(obj: Any, prefix: str = "") -> None:
     """Check ranges/choices declared in field metadata, recursively, then ``obj.validate()``."""
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        _check_field(prefix, f, value)
+        _check_field(prefix, f, value, _field_metadata(type(obj), f))
         if dataclasses.is_dataclass(value):
             validate(value, f"{prefix}{f.name}.")
     if hasattr(obj, "validate"):
@@ -364,4 +378,15 @@ def load_config(preset: str = "default", overrides: list[str] | None = None) -> 
     for name, cfg_cls in suite_cfg_classes.items():
         suite_cfgs[name] = _to_object(cfg[name], name, cfg_cls.__name__)
         validate(suite_cfgs[name], f"{name}.")
+    _check_paths(run, method_cfgs)
     return ResolvedConfig(run=run, methods=method_cfgs, suites=suite_cfgs)
+
+
+def _check_paths(run: RunConfig, method_cfgs: dict[str, Any]) -> None:
+    """Paths a run will need, checked before anything starts: a typo fails in seconds, with one line."""
+    if run.output_dir and Path(run.output_dir).exists() and not Path(run.output_dir).is_dir():
+        raise ConfigError(f"output_dir={run.output_dir} is a file; give a directory (new or a run's to resume)")
+    users = [name for name, c in method_cfgs.items() if getattr(c, "scorer", None) == "hf"]
+    if users and not (run.scorer_path and Path(run.scorer_path).is_dir()):
+        raise ConfigError(f"scorer_path={run.scorer_path}: scorer 'hf' ({', '.join(f'{u}.scorer' for u in users)}) "
+                          "needs a local folder of a LLaVA or Qwen2-VL checkpoint")

@@ -53,6 +53,13 @@ def test_config_hash_depends_on_values():
         (["generator=embeded"], ["generator", "embeded", "Did you mean 'embedded'"]),
         (["editor.steps=0"], ["editor.steps", "positive"]),
         (["editor.ref_mode=side"], ["editor.ref_mode", "channel", "token"]),
+        # fields a method redeclares keep the shared bounds (TrainConfig.steps >= 0, batch_size >= 1)
+        (["methods=npedit", "npedit.steps=-1"], ["npedit.steps", ">= 0"]),
+        (["methods=supervised", "supervised.batch_size=0"], ["supervised.batch_size", ">= 1"]),
+        (["methods=npedit", "npedit.lambda_vlm=nan"], ["npedit.lambda_vlm", "finite"]),
+        (["methods=npedit", "npedit.lr=inf"], ["npedit.lr", "finite"]),
+        (["methods=copy", "world.n_eval=0"], ["world.n_eval", ">= 1"]),
+        (["methods=npedit", "npedit.scorer=hf", "scorer_path=/nope"], ["scorer_path", "/nope", "npedit.scorer"]),
     ],
 )
 def test_bad_input_exits_2_with_one_line_naming_the_key(override, must_name, capsys, tmp_path):
@@ -83,3 +90,11 @@ def test_help_on_each_subcommand(capsys):
             main([sub, "--help"])
         assert e.value.code == 0
         assert "usage" in capsys.readouterr().out
+
+
+def test_an_output_dir_that_is_a_file_exits_2_with_one_line(tmp_path, capsys):
+    path = tmp_path / "a_file"
+    path.write_text("not a directory")
+    assert main(["run", "methods=copy", f"output_dir={path}"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "output_dir" in err and "is a file" in err

@@ -59,6 +59,9 @@ class WorldConfig:
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"WorldConfig.{f} must be a non-negative int, got {v!r}")
+        if self.n_eval < 1:
+            raise ValueError(f"WorldConfig.n_eval must be >= 1 (the eval split is what suite shapes scores), "
+                             f"got {self.n_eval}")
         if not self.categories:
             raise ValueError(f"WorldConfig.categories must be a non-empty subset of {list(CATEGORIES)}")
         for c in self.categories:

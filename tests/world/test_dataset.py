@@ -113,7 +113,7 @@ def test_categories_balanced(splits):
         counts = Counter(s.category for s in split)
         assert set(counts) == set(CATEGORIES)
         assert max(counts.values()) - min(counts.values()) <= 1
-    sub = build_split(WorldConfig(n_unpaired=0, n_paired=10, n_eval=0, categories=["resize", "subject-move"]), "paired")
+    sub = build_split(WorldConfig(n_unpaired=0, n_paired=10, n_eval=1, categories=["resize", "subject-move"]), "paired")
     assert Counter(s.category for s in sub) == {"resize": 5, "subject-move": 5}
 
 
