@@ -1,6 +1,5 @@
 """ImgEdit-Bench Basic from basic_edit.json + images: loading, skips that are counted, clear errors."""
 
-import json
 
 import pytest
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from harness.scorers.questions import COUNT_WORDS, EDIT, IDENTITY, PROBES, TEMPLATES, VQA
