@@ -46,7 +46,7 @@ class GEditConfig:
     split: str = "train"  # the dataset's only split
     categories: list[str] = field(default_factory=lambda: list(CATEGORIES))
     max_per_category: Optional[int] = field(default=None, metadata={"ge": 1})  # quick runs: first N per category
-    resolution: Optional[int] = field(default=None, metadata={"ge": 8})  # default: world.resolution
+    resolution: Optional[int] = field(default=None, metadata={"ge": 8})  # default: generator.resolution, else world.resolution
     allow_download: bool = False  # true: a path that is not a folder is fetched as a hub id
     judge: judging.JudgeChoice = field(default_factory=judging.JudgeChoice)
 
@@ -113,7 +113,9 @@ class GEditSuite(Suite):
 
     @property
     def resolution(self) -> int:
-        return self.cfg.resolution or self.ctx.world.resolution
+        from harness.run_sections import image_resolution  # generator.resolution, else world.resolution
+
+        return self.cfg.resolution or image_resolution(self.ctx.cfg.run)
 
     @cached_property
     def dataset(self) -> Any:

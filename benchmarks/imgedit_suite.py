@@ -40,7 +40,7 @@ class ImgEditConfig:
     images: Optional[str] = None  # root of the JSON's "id" paths (origin_img_root); default: the JSON's folder
     categories: list[str] = field(default_factory=lambda: list(CATEGORIES))
     max_per_category: Optional[int] = field(default=None, metadata={"ge": 1})  # quick runs: first N per type
-    resolution: Optional[int] = field(default=None, metadata={"ge": 8})  # default: world.resolution
+    resolution: Optional[int] = field(default=None, metadata={"ge": 8})  # default: generator.resolution, else world.resolution
     judge: judging.JudgeChoice = field(default_factory=judging.JudgeChoice)
 
     def validate(self) -> None:
@@ -102,7 +102,9 @@ class ImgEditSuite(Suite):
 
     @property
     def resolution(self) -> int:
-        return self.cfg.resolution or self.ctx.world.resolution
+        from harness.run_sections import image_resolution  # generator.resolution, else world.resolution
+
+        return self.cfg.resolution or image_resolution(self.ctx.cfg.run)
 
     @cached_property
     def _loaded(self) -> tuple[list[EditSample], list[dict]]:

@@ -177,7 +177,9 @@ def initial_generator(cfg: EditorConfig, family: Any, run_dir: Path | None = Non
     if not root.is_dir():
         raise FileNotFoundError(f"init_from={cfg.init_from}: {root} does not exist; give a run directory of a "
                                 "trained method (RUN_DIR or RUN_DIR:method)")
-    found = sorted(p.name for p in root.iterdir() if (p / "edit_model.json").exists())
+    # an embedded generator (edit_model.json) or a real family's export (harness_generator.json: its LoRA)
+    found = sorted(p.name for p in root.iterdir() if (p / "edit_model.json").exists()
+                   or (p / "harness_generator.json").exists())
     if method is None:
         if len(found) != 1:
             raise ValueError(f"init_from={cfg.init_from}: the run holds {found or 'no'} generators; "
@@ -185,6 +187,11 @@ def initial_generator(cfg: EditorConfig, family: Any, run_dir: Path | None = Non
         method = found[0]
     if method not in found:
         raise FileNotFoundError(f"init_from={cfg.init_from}: no generator '{method}' in {root}; found: {found}")
+    if (root / method / "harness_generator.json").exists():
+        if not hasattr(family, "load_editor"):
+            raise ValueError(f"init_from={cfg.init_from}: {root / method} is a real family's export; this run's "
+                             "generator family cannot load it (use the same generator= as that run)")
+        return family.load_editor(root / method)
     return EditModel.from_pretrained(root / method)
 
 
@@ -212,7 +219,10 @@ def euler_edit(generator, samples, steps: int, seed: int, device) -> torch.Tenso
 
     ref = generator.encode_image(torch.stack([s.source for s in samples]).to(device))
     noise = torch.randn(ref.shape, generator=torch.Generator().manual_seed(seed)).to(ref.device)
-    return generator.decode(euler_sample(generator, [s.instruction for s in samples], steps, noise, ref=ref)).cpu()
+    # a real family's own schedule (Kontext: the dynamic shift of its scheduler); 1 for the embedded models
+    shift = generator.time_shift(ref.shape) if hasattr(generator, "time_shift") else 1.0
+    x = euler_sample(generator, [s.instruction for s in samples], steps, noise, ref=ref, shift=shift)
+    return generator.decode(x).cpu()
 
 
 def export_generator(engine: Any, name: str, model: EditModel, run_dir: Path, method: str) -> Path | None:

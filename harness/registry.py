@@ -43,9 +43,14 @@ BUILTIN: dict[str, dict[str, str]] = {
     "scorers": {
         "tiny": "harness.embedded.judge.scorer:TinyJudgeScorer",  # the embedded judge, trained on first use
         "hf": "harness.scorers.scorer:HFVLMScorer",  # any local LLaVA / Qwen2-VL folder
+        "qwen2_5_vl": "harness.scorers.qwen2_5_vl:Qwen25VLScorer",  # Qwen2.5-VL-Instruct folder (scorer.path)
+        "llava_onevision": "harness.scorers.chat_judges:LlavaOnevisionScorer",  # llava-hf OneVision folder
+        "internvl": "harness.scorers.chat_judges:InternVLScorer",  # HF-native InternVL3 (-hf) folder
     },
     "generators": {
         "embedded": "harness.embedded.generator:EmbeddedGenerator",  # the shipped teacher + editor initialisation
+        "flux_kontext": "harness.models.flux_kontext:FluxKontextGenerator",  # FLUX.1-Kontext-dev folder (generator.path)
+        "qwen_image_edit": "harness.models.qwen_image_edit:QwenImageEditGenerator",  # Qwen-Image-Edit(-2509/-2511) folder
     },
 }
 

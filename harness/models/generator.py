@@ -9,6 +9,7 @@ checkpoint family registers the same way, so no method imports a family's loadin
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Protocol
 
 from harness import registry
@@ -26,7 +27,7 @@ class GeneratorFamily(Protocol):
 def build_generator(ctx: Any) -> GeneratorFamily:
     """The family the run names (``generator``), built from the run context; cached on the context so the
     methods of one run share one teacher."""
-    name = ctx.cfg.run.generator
+    name = getattr(ctx.cfg.run.generator, "name", ctx.cfg.run.generator)  # a GeneratorConfig (or a bare name)
     cache = ctx.extras.setdefault("generators", {})
     if name not in cache:
         cls = registry.generators.load(name)
@@ -35,3 +36,19 @@ def build_generator(ctx: Any) -> GeneratorFamily:
                             "whose from_context(ctx) returns an object with teacher() and initial_editor()")
         cache[name] = cls.from_context(ctx)
     return cache[name]
+
+
+def auxiliary_model(family: Any, teacher: EditModel) -> Any:
+    """NP-Edit's auxiliary (fake-score) model, equal to the teacher at step 0: the family's own (a second
+    adapter on the shared base of a real checkpoint), else a trainable copy of the teacher."""
+    if hasattr(family, "auxiliary"):
+        return family.auxiliary()
+    aux = copy.deepcopy(teacher)
+    aux.train_text_encoder = False
+    return aux
+
+
+def reference_model(family: Any, generator: Any) -> Any:
+    """Flow-GRPO's frozen KL reference: the family's own (the base with adapters disabled), else a copy of
+    the initial generator."""
+    return family.reference(generator) if hasattr(family, "reference") else copy.deepcopy(generator)

@@ -191,9 +191,10 @@ class HFVLMScorer(Scorer):
     def from_context(cls, ctx) -> "HFVLMScorer":
         """Scorer ``hf``: the local checkpoint folder ``scorer_path`` of the run."""
         run = ctx.cfg.run
-        if not run.scorer_path:
+        path = run.scorer_path or getattr(getattr(run, "scorer", None), "path", None)
+        if not path:
             raise ValueError("scorer 'hf' needs scorer_path=<local folder of a LLaVA or Qwen2-VL checkpoint>")
-        return cls(run.scorer_path, device=str(ctx.device), trust_remote_code=run.trust_remote_code)
+        return cls(path, device=str(ctx.device), trust_remote_code=run.trust_remote_code)
 
     def __init__(self, path: str, device: str = "cpu", trust_remote_code: bool = False,
                  yes_token: str = "Yes", no_token: str = "No", dtype: torch.dtype | None = None):

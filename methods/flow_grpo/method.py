@@ -8,14 +8,13 @@ steps with gradient and minimise the PPO-clip loss plus beta * KL to the initial
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from harness.data import StepBatches
+from harness.data_jsonl import training_data
 from harness.editor import GeneratorMethod, euler_edit, initial_generator
 from harness.models.sde import sde_sample, sde_step_with_logprob
-from harness.models.generator import build_generator
+from harness.models.generator import build_generator, reference_model
 from harness.scorers.build import build_scorer
 from harness.scorers.reward import judge_verdicts
 from methods.flow_grpo.config import FlowGRPOConfig
@@ -35,10 +34,10 @@ class FlowGRPO(GeneratorMethod):
             family.teacher()  # built here, where frozen models are built (outside ZeRO-3 init)
             self.scorer = build_scorer(cfg.scorer, self.ctx)
         generator = initial_generator(cfg, family, self.ctx.run_dir)
-        self.reference = engine.frozen(copy.deepcopy(generator))  # pi_ref: the initial weights
+        self.reference = engine.frozen(reference_model(family, generator))  # pi_ref: the initial weights
         self.gen = self.prepare_generator(engine, generator, cfg.lr)
-        self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,
-                                   paired=False, data_fraction=cfg.data_fraction)
+        self.batches = StepBatches(training_data(self.ctx, paired=False), cfg.batch_size, run.seed, engine.rank,
+                                   engine.world_size, paired=False, data_fraction=cfg.data_fraction)
 
     # ------------------------------------------------------------------ pieces
     def rollout(self, batch: dict):

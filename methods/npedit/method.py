@@ -9,14 +9,13 @@ model ``aux_updates_per_step`` times on detached outputs.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 
 from harness.data import StepBatches
+from harness.data_jsonl import training_data
 from harness.editor import GeneratorMethod, initial_generator, prepare_generator
-from harness.models.generator import build_generator
+from harness.models.generator import auxiliary_model, build_generator
 from harness.models.losses import uniform_flow_matching_loss
 from harness.models.samplers import few_step_sample, shift_t, unrolled_sample
 from harness.scorers.build import build_scorer
@@ -40,12 +39,11 @@ class NPEdit(GeneratorMethod):
             self.scorer = build_scorer(cfg.scorer, self.ctx)
         self.teacher = engine.frozen(teacher)
         generator = initial_generator(cfg, family, self.ctx.run_dir)  # the teacher (new inputs at zero), or a chained run
-        aux = copy.deepcopy(teacher)  # the fake-score model starts from the teacher too (§1.4)
-        aux.train_text_encoder = False
+        aux = auxiliary_model(family, teacher)  # the fake-score model starts from the teacher too (§1.4)
         self.gen = self.prepare_generator(engine, generator, cfg.lr, cfg.betas)
         self.aux = prepare_generator(engine, "aux", aux, cfg.aux_lr, cfg.betas)
-        self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,
-                                   paired=False, data_fraction=cfg.data_fraction)
+        self.batches = StepBatches(training_data(self.ctx, paired=False), cfg.batch_size, run.seed, engine.rank,
+                                   engine.world_size, paired=False, data_fraction=cfg.data_fraction)
 
     # ------------------------------------------------------------------ schedule
     def unroll_time(self, step: int) -> float | None:

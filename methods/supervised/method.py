@@ -13,6 +13,7 @@ from diffusers.training_utils import (
 )
 
 from harness.data import StepBatches
+from harness.data_jsonl import training_data
 from harness.editor import EditorConfig, GeneratorMethod, euler_edit, initial_generator
 from harness.models.generator import build_generator
 
@@ -46,8 +47,8 @@ class Supervised(GeneratorMethod):
         generator = initial_generator(cfg, family, self.ctx.run_dir)
         self.gen = self.prepare_generator(engine, generator, cfg.lr)
         # Paired data: the one method here that sees targets.
-        self.batches = StepBatches(run.world, cfg.batch_size, run.seed, engine.rank, engine.world_size,
-                                   paired=True, data_fraction=cfg.data_fraction)
+        self.batches = StepBatches(training_data(self.ctx, paired=True), cfg.batch_size, run.seed, engine.rank,
+                                   engine.world_size, paired=True, data_fraction=cfg.data_fraction)
 
     def loss(self, batch: dict) -> torch.Tensor:
         cfg = self.cfg
