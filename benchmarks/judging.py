@@ -93,5 +93,6 @@ def judge(suite: Any, text_protocol: str, samples: Sequence, outputs: torch.Tens
     rows = proto.judge(judge_obj, list(samples), outputs)
     df = pd.DataFrame([r.to_record() for r in rows])
     df["template_path"] = proto.template.source  # "builtin" (our text) or the official file given
+    df["judge_scale"] = getattr(proto, "scale", "")  # one scale per protocol, stated in summary and report
     df["judge_mode"] = "P(Yes) of yes/no questions (not VIEScore)" if mode == "pyes" else f"text ({proto.name})"
     return df

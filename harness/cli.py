@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_report(args.run_dirs)
 
     from harness.config import ConfigError, load_config
+    from harness.trainer import NonFiniteError
 
     try:
         if args.command == "ablate":
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "probe":
             return cmd_probe(cfg, args.what)
         return cmd_prepare(cfg, args.force, args.world_only)
-    except ConfigError as e:
+    except (ConfigError, NonFiniteError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except registry.PluginLoadError as e:

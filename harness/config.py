@@ -20,11 +20,14 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from harness import registry
+from harness.config_checks import check_run
 from harness.engine import PRESETS as ENGINE_PRESETS
 from harness.engine import TRACKERS
 from harness.embedded.editor_config import EditorInitConfig
 from harness.embedded.teacher.config import TeacherConfig
 from harness.embedded.judge.config import JudgeConfig
+from harness.run_sections import (DataConfig, GeneratorConfig, ScorerConfig, apply_run_scorer, check_paths,
+                                  expand_preset, expand_shorthand)
 from harness.world.dataset import WorldConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -72,8 +75,11 @@ class RunConfig:
     save_images: bool = True
     scorer_path: str | None = None  # local folder for scorer "hf" (LLaVA / Qwen2-VL)
     trust_remote_code: bool = False  # only for a checkpoint you trust; never on by default
-    # the generator family every method of the run shares (registry group `generators`)
-    generator: str = "embedded"
+    # the generator family, the judge and the data every method of the run shares (harness/run_sections.py);
+    # generator=NAME / scorer=NAME are shorthands for generator.name / scorer.name
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     # live training curves: the scalars of metrics.jsonl also go to tensorboard (output_dir/trackers/)
     # or wandb (pip install wandb); none by default, metrics.jsonl is always written
     tracker: str = field(default="none", metadata=_choices(*TRACKERS))
@@ -343,14 +349,14 @@ def _run_config(cfg: DictConfig) -> RunConfig:
             _to_object(node, f.name, OmegaConf.get_type(node).__name__)
     run = _to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), run_part), "config")
     validate(run)
-    if run.generator not in registry.generators.names():
-        raise ConfigError(f"generator: {registry.UnknownPluginError('generators', run.generator, registry.generators.names())}")
+    if run.generator.name not in registry.generators.names():
+        raise ConfigError(f"generator: {registry.UnknownPluginError('generators', run.generator.name, registry.generators.names())}")
     return run
 
 
 def load_config(preset: str = "default", overrides: list[str] | None = None) -> ResolvedConfig:
-    pairs = parse_overrides(overrides or [])
-    preset_data = _load_yaml(find_preset(preset))
+    pairs = [expand_shorthand(k, v) for k, v in parse_overrides(overrides or [])]
+    preset_data = expand_preset(_load_yaml(find_preset(preset)))
     method_names, suite_names = _selection(OmegaConf.structured(RunConfig), preset, preset_data, pairs)
     schema = OmegaConf.structured(RunConfig)
     method_cfg_classes = _add_method_sections(schema, method_names)
@@ -378,15 +384,11 @@ def load_config(preset: str = "default", overrides: list[str] | None = None) -> 
     for name, cfg_cls in suite_cfg_classes.items():
         suite_cfgs[name] = _to_object(cfg[name], name, cfg_cls.__name__)
         validate(suite_cfgs[name], f"{name}.")
-    _check_paths(run, method_cfgs)
+    apply_run_scorer(run, method_cfgs, {k for k, _ in pairs})
+    try:
+        check_paths(run, method_cfgs)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    check_run(run, method_cfgs, ResolvedConfig(run=run, methods=method_cfgs).rows)  # chains, resume, scorers, ...
     return ResolvedConfig(run=run, methods=method_cfgs, suites=suite_cfgs)
 
-
-def _check_paths(run: RunConfig, method_cfgs: dict[str, Any]) -> None:
-    """Paths a run will need, checked before anything starts: a typo fails in seconds, with one line."""
-    if run.output_dir and Path(run.output_dir).exists() and not Path(run.output_dir).is_dir():
-        raise ConfigError(f"output_dir={run.output_dir} is a file; give a directory (new or a run's to resume)")
-    users = [name for name, c in method_cfgs.items() if getattr(c, "scorer", None) == "hf"]
-    if users and not (run.scorer_path and Path(run.scorer_path).is_dir()):
-        raise ConfigError(f"scorer_path={run.scorer_path}: scorer 'hf' ({', '.join(f'{u}.scorer' for u in users)}) "
-                          "needs a local folder of a LLaVA or Qwen2-VL checkpoint")

@@ -81,7 +81,12 @@ class Engine:
         self.trained = list(trained)
         self.models: dict[str, Any] = {}
         self.grad_norms: dict[str, float | None] = {}  # per trained model: the last step's gradient norm
+        # per trained model: "loss" or "gradient" when its last update was refused for a non-finite value
+        self.nonfinite: dict[str, str] = {}
+        self._skip_step: set[str] = set()  # models whose pending step follows a skipped (non-finite) backward
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        # per trained model: its ``activate()`` if it has one (one LoRA adapter of a shared base, harness/models/lora.py)
+        self._activate: dict[str, Any] = {}
         self._micro_steps: dict[str, int] = {n: 0 for n in trained}
         self.deepspeed = cfg.preset.startswith("zero")
         cpu = cfg.cpu or not torch.cuda.is_available()
@@ -148,6 +153,7 @@ class Engine:
             raise KeyError(f"model '{name}' was not declared as trained; declared: {', '.join(self.trained)}")
         if self.deepspeed and len(self.trained) > 1:
             self.accelerator.state.select_deepspeed_plugin(name)
+        self._activate[name] = getattr(model, "activate", None)
         model, optimizer = self.accelerator.prepare(model, optimizer)
         self.models[name], self.optimizers[name] = model, optimizer
         return model
@@ -158,6 +164,13 @@ class Engine:
     # ------------------------------------------------------------------ updates
     def backward(self, name: str, loss: torch.Tensor) -> None:
         model = self.models[name]
+        if self._activate.get(name) is not None:  # its adapter active again: checkpointed blocks recompute now
+            self._activate[name]()
+        if not self._finite_everywhere(loss):  # every rank skips it: a NaN update would poison the weights
+            self.nonfinite[name] = "loss"
+            self._skip_step.add(name)
+            return
+        self._skip_step.discard(name)
         if self.deepspeed:
             model.backward(loss)  # the DeepSpeedEngine of this model
         else:
@@ -172,21 +185,44 @@ class Engine:
     def step(self, name: str) -> bool:
         """Optimizer step at an accumulation boundary; returns True when the weights changed."""
         model, opt = self.models[name], self.optimizers[name]
+        if name in self._skip_step:  # its backward was skipped: nothing to step
+            self._skip_step.discard(name)
+            if not self.deepspeed:
+                opt.zero_grad(set_to_none=True)
+            return False
         if self.deepspeed:
             boundary = model.is_gradient_accumulation_boundary()
-            model.step()  # clips, steps and zeroes at the boundary
+            model.step()  # clips, steps and zeroes at the boundary; skips the update on a non-finite norm
             if boundary:
                 norm = model.get_global_grad_norm()  # before clipping; None where DeepSpeed did not compute it
                 self.grad_norms[name] = None if norm is None else float(norm)
+                if norm is not None and not np.isfinite(float(norm)):
+                    self.nonfinite[name] = "gradient"
+                    return False
             return boundary
         if self._micro_steps[name] % self.cfg.grad_accum:
             return False
         # the total gradient norm before clipping (an infinite bound only measures it)
         limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
         self.grad_norms[name] = float(self.accelerator.clip_grad_norm_(model.parameters(), limit))
+        if not np.isfinite(self.grad_norms[name]):  # the same norm on every rank (gradients are reduced)
+            opt.zero_grad(set_to_none=True)
+            self.nonfinite[name] = "gradient"
+            return False
         opt.step()
         opt.zero_grad(set_to_none=True)
         return True
+
+    def _finite_everywhere(self, loss: torch.Tensor) -> bool:
+        ok = bool(torch.isfinite(loss.detach()).all())
+        if self.world_size > 1:  # ranks must agree, or one waits forever in the backward's collectives
+            ok = bool(self.gather(torch.tensor([float(ok)])).min() > 0)
+        return ok
+
+    def take_nonfinite(self) -> dict[str, str]:
+        """Models whose update was refused since the last call (model -> "loss" | "gradient"); clears them."""
+        out, self.nonfinite = self.nonfinite, {}
+        return out
 
     # ------------------------------------------------------------------ collectives
     def gather(self, tensor: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -64,5 +65,12 @@ class RunDir:
             rows.append({"method": method, "suite": suite, "sample_id": sid,
                          "path": str(rel) if save_images else None,
                          "sha256": hashlib.sha256(data).hexdigest(), **ex})
-        append_jsonl(self.outputs_index, rows)
+        ids = {(method, suite, r["sample_id"]) for r in rows}
+        old = read_jsonl(self.outputs_index)
+        if any((r["method"], r["suite"], r["sample_id"]) in ids for r in old):  # a killed run's rows: replaced
+            kept = [r for r in old if (r["method"], r["suite"], r["sample_id"]) not in ids]
+            atomic_write_bytes(self.outputs_index, "".join(json.dumps(r, sort_keys=True, default=str) + "\n"
+                                                           for r in kept + rows).encode("utf-8"))
+        else:
+            append_jsonl(self.outputs_index, rows)
         return rows

@@ -19,6 +19,7 @@ from harness.provenance import now, provenance
 from harness.rundir import RunDir, default_run_dir, png_bytes
 from harness.scorers.questions import TEMPLATES
 from harness.suite import aggregate, metric_columns
+from harness.trainer import NonFiniteError
 from harness.world.dataset import world_hash
 
 
@@ -184,7 +185,12 @@ def run(cfg: ResolvedConfig, progress: bool = True) -> Path:
     for name in cfg.rows:
         method_cls = registry.methods.load(name)
         method: Method = method_cls(cfg.methods.get(name), ctx, name=name)
-        compute = train(name, method, ctx, progress) if method.trainable else {"wall_seconds": 0.0}
+        try:
+            compute = train(name, method, ctx, progress) if method.trainable else {"wall_seconds": 0.0}
+        except NonFiniteError:  # the method stopped: what was scored so far stays summarised
+            if main and read_jsonl(run_dir.scores):
+                write_summary(run_dir)
+            raise
         for suite in suites:
             if name not in cfg.run.methods and method.privileged and any(x.target is None for x in suite.samples()):
                 # an implicit calibration row (the true target) has nothing to return on a benchmark

@@ -21,7 +21,8 @@ BREAKDOWN_COLUMNS = ("composition", "language")
 # Other non-metric columns suites write (strings or flags, never averaged as metrics).
 TAG_COLUMNS = BREAKDOWN_COLUMNS + ("intersection", "key", "parse_ok", "retries", "n_retries", "attempts")
 # String columns a judge protocol writes; the summary lists their values (which judge, which template).
-JUDGE_COLUMNS = ("judge_id", "judge_mode", "protocol", "protocol_version", "template_id", "template_path")
+JUDGE_COLUMNS = ("judge_id", "judge_mode", "judge_scale", "protocol", "protocol_version", "template_id",
+                 "template_path")
 NON_METRIC_COLUMNS = ID_COLUMNS + TAG_COLUMNS
 
 

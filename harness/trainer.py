@@ -35,6 +35,13 @@ class TrainConfig:
     # learning curve: every N steps edit a few eval samples and score them (0: off); the time it
     # takes is not counted in wall_seconds, so curves compare methods at equal training compute
     eval_every: int = field(default=0, metadata={"ge": 0})
+    # steps with a non-finite loss or gradient to skip (their update refused, counted as skipped_nonfinite)
+    # before the method stops; 0: the first one stops it, naming the step and the loss term
+    skip_nonfinite: int = field(default=0, metadata={"ge": 0})
+
+
+class NonFiniteError(FloatingPointError):
+    """A non-finite loss or gradient stopped a method; one line naming the step and the term (exit 2)."""
 
 
 class StepSampler:
@@ -65,6 +72,12 @@ def headline(metrics: dict[str, float]) -> dict[str, float]:
     losses = [k for k in metrics if k.startswith("loss")]
     main = next((k for k in ("loss_total", "loss") if k in metrics), losses[0] if losses else None)
     return {k: metrics[k] for k in (main, "reward") if k is not None and k in metrics}
+
+
+def _gather_lists(items: list[str]) -> list[list[str]]:
+    from accelerate.utils import gather_object
+
+    return gather_object([items])
 
 
 class Trainer:
@@ -137,16 +150,35 @@ class Trainer:
                 wall = self._step(step, wall, bar)
         return {"wall_seconds": round(wall, 3), "steps": self.cfg.steps, **self.method.counters}
 
+    def _guard_nonfinite(self, step: int, metrics: dict[str, float]) -> dict[str, float]:
+        """Stop on a non-finite loss term or gradient (the engine refused its update), or skip and count it
+        while ``skip_nonfinite`` allows; returns the finite metrics."""
+        refused = getattr(self.engine, "take_nonfinite", dict)()
+        bad = [k for k, v in metrics.items() if not np.isfinite(v)] + [f"{m} {what}" for m, what in refused.items()]
+        if getattr(self.engine, "world_size", 1) > 1:  # every rank stops (or skips) together
+            bad = sorted({b for rank_bad in _gather_lists(bad) for b in rank_bad})
+        if not bad:
+            return metrics
+        skipped = self.method.counters.get("skipped_nonfinite", 0)
+        if skipped < self.cfg.skip_nonfinite:
+            self.method.count("skipped_nonfinite")
+            self._log({"event": "skip_nonfinite", "step": step + 1, "terms": bad})
+            return {k: v for k, v in metrics.items() if np.isfinite(v)}
+        last = self.ckpt.latest()
+        kept = f"the last good checkpoint is {last[1]}" if last else "no checkpoint was written before it"
+        self._log({"event": "stopped", "step": step + 1, "terms": bad, "reason": "non-finite"})
+        raise NonFiniteError(
+            f"{self.name}: non-finite {', '.join(bad)} at step {step + 1} (skipped so far: {skipped}, "
+            f"{self.name}.skip_nonfinite={self.cfg.skip_nonfinite}); {kept}. Lower {self.name}.lr, or set "
+            f"{self.name}.skip_nonfinite=N to skip up to N such steps")
+
     def _step(self, step: int, wall: float, bar: tqdm) -> float:
         """One step with its logging, curve point and checkpoint; returns the training seconds so far."""
         t0 = time.perf_counter()
         _rng_for(self.seed, step, self.engine.rank)
         metrics = self.method.train_step(step)
         wall += time.perf_counter() - t0
-        bad = [k for k, v in metrics.items() if not np.isfinite(v)]
-        if bad:
-            raise FloatingPointError(f"{self.name}: non-finite {', '.join(bad)} at step {step}; "
-                                     "lower the learning rate or check the inputs")
+        metrics = self._guard_nonfinite(step, metrics)
         bar.set_postfix(headline(metrics), refresh=False)
         bar.update(1)
         last, every = step + 1 == self.cfg.steps, self.cfg.eval_every

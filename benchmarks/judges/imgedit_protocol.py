@@ -37,6 +37,7 @@ class ImgEditProtocol:
     resize_edited_to_source: bool = True
 
     name = "imgedit"
+    scale = "1-5 (ImgEdit: the mean of the named scores of a reply)"
     version = "imgedit-harness-1"
     metrics = METRICS
 

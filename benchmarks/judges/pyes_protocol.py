@@ -89,6 +89,9 @@ class PyesProtocol:
     batch_size: int = 64
 
     name = "pyes"
+    # every pyes_* metric on one scale: 10 x P(the answer a perfect edit gets); a generic question the judge
+    # barely knows reads low (e.g. 0.4 = P 0.04), not on another scale (issue 27: 8.77 beside values below 1)
+    scale = "0-10 (every pyes_* metric: 10 x P(the answer a perfect edit gets))"
     version = "pyes-harness-1"
     metrics = METRICS
 

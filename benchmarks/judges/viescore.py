@@ -38,6 +38,7 @@ class VIEScoreProtocol:
     resize_edited_to_source: bool = True  # what the official GEdit scorer does before judging
 
     name = "viescore"
+    scale = "0-10 (VIEScore: SC, PQ and O = sqrt(SC * PQ) per sample)"
     version = "viescore-harness-1"  # bump when prompts assembly, parsing or the metric rule changes
     metrics = METRICS
 
