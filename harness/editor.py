@@ -219,9 +219,9 @@ def euler_edit(generator, samples, steps: int, seed: int, device) -> torch.Tenso
 
     ref = generator.encode_image(torch.stack([s.source for s in samples]).to(device))
     noise = torch.randn(ref.shape, generator=torch.Generator().manual_seed(seed)).to(ref.device)
-    # a real family's own schedule (Kontext: the dynamic shift of its scheduler); 1 for the embedded models
-    shift = generator.time_shift(ref.shape) if hasattr(generator, "time_shift") else 1.0
-    x = euler_sample(generator, [s.instruction for s in samples], steps, noise, ref=ref, shift=shift)
+    # a real family walks its own scheduler's sigmas (dynamic shift, terminal stretch); the embedded models a uniform grid
+    sigmas = generator.sigmas(steps, ref.shape) if hasattr(generator, "sigmas") else None
+    x = euler_sample(generator, [s.instruction for s in samples], steps, noise, ref=ref, sigmas=sigmas)
     return generator.decode(x).cpu()
 
 

@@ -8,8 +8,8 @@ helpers, never for ``__call__`` in training. What a denoising step of the pipeli
   have index 0 set to 1; the output is sliced back to the target tokens;
 - ``timestep = sigma`` (the transformer scales by 1000), guidance embedding ``guidance``;
 - T5 token embeddings + CLIP pooled embedding; latents ``(z - shift) * scale`` with the VAE's mode;
-- the scheduler's dynamic shift from the target token count: ``time_shift`` = exp(mu), the SD3-form shift
-  the harness samplers take (exp(mu) / (exp(mu) + 1/sigma - 1) = s sigma / (1 + (s - 1) sigma)).
+- ``sigmas``: the scheduler's own schedule, with its dynamic shift exp(mu) from the target token count
+  (harness/models/schedule.py), the one the pipeline walks.
 
 Roles on one base (harness/models/lora.py): ``initial_editor()`` = base + fresh ``gen`` adapter,
 ``auxiliary()`` = base + fresh ``aux`` adapter (text-to-image), ``teacher()`` = base with adapters off and
@@ -19,12 +19,12 @@ no reference tokens, ``reference(editor)`` = base with adapters off, with refere
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from harness.models import schedule
 from harness.models.adapter_roles import (
     EXPORT_NOTE,
     AdapterEditModel,
@@ -54,17 +54,9 @@ class KontextEditModel(AdapterEditModel):
     def channels(self) -> int:
         return int(self.vae.config.latent_channels)
 
-    def time_shift(self, shape) -> float:
-        """The pipeline's dynamic shift for latents of ``shape`` (target tokens only), in the samplers' form."""
-        from diffusers.pipelines.flux.pipeline_flux_kontext import calculate_shift
-
-        sc = self.family.pipe.scheduler.config
-        if not sc.get("use_dynamic_shifting", False):
-            return float(sc.get("shift", 1.0))
-        seq = (shape[-2] // 2) * (shape[-1] // 2)
-        mu = calculate_shift(seq, sc.get("base_image_seq_len", 256), sc.get("max_image_seq_len", 4096),
-                             sc.get("base_shift", 0.5), sc.get("max_shift", 1.15))
-        return math.exp(mu)
+    def sigmas(self, steps: int, shape) -> torch.Tensor:
+        """The sigmas the family's pipeline walks in ``steps`` steps (its scheduler's own shift and stretch)."""
+        return schedule.pipeline_sigmas(dict(self.family.pipe.scheduler.config), steps, shape)
 
     # ------------------------------------------------------------------ encoders
     @torch.no_grad()

@@ -12,8 +12,8 @@ on unpacked latents ``[B, 16, h, w]`` (the VAE's 5-D ``[B, 16, 1, h, w]`` with t
   one (1, h/2, w/2) per segment drives the RoPE (and 2511's t = 0 modulation of the reference segment);
 - ``timestep = sigma`` (the transformer scales by 1000), no guidance embedding;
 - latents normalised per channel, ``(z - latents_mean) / latents_std``, the posterior mode;
-- ``time_shift`` = exp(mu) from the target token count, as the pipeline's exponential shift. The
-  scheduler's ``shift_terminal`` stretch (real config: 0.02) is not reproduced by the harness samplers.
+- ``sigmas``: the scheduler's own schedule (exp(mu) from the target token count, and the ``shift_terminal``
+  stretch of the real config, 0.02), the one the pipeline walks.
 
 How the source image reaches the prompt encoding: ``encode_image`` returns ``SourceLatents``, the
 normalised latents (a plain tensor to every op) that also hold the pixels they were encoded from; the
@@ -26,13 +26,13 @@ resize of the reference is not applied.
 from __future__ import annotations
 
 import json
-import math
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from harness.models import schedule
 from harness.models.adapter_roles import AdapterEditModel, AdapterFamily, torch_dtype
 from harness.models.lora import SharedBase
 from harness.models.qwen_prompt import QwenPromptEncoder
@@ -71,19 +71,9 @@ class QwenEditModel(AdapterEditModel):
     def channels(self) -> int:
         return int(self.vae.config.z_dim)
 
-    def time_shift(self, shape) -> float:
-        """The pipeline's dynamic shift for latents of ``shape`` (target tokens only), in the samplers' form."""
-        from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit import (
-            calculate_shift,
-        )
-
-        sc = self.family.scheduler_config
-        if not sc.get("use_dynamic_shifting", False):
-            return float(sc.get("shift", 1.0))
-        seq = (shape[-2] // 2) * (shape[-1] // 2)
-        mu = calculate_shift(seq, sc.get("base_image_seq_len", 256), sc.get("max_image_seq_len", 4096),
-                             sc.get("base_shift", 0.5), sc.get("max_shift", 1.15))
-        return math.exp(mu)
+    def sigmas(self, steps: int, shape) -> torch.Tensor:
+        """The sigmas the family's pipeline walks in ``steps`` steps (its scheduler's own shift and stretch)."""
+        return schedule.pipeline_sigmas(self.family.scheduler_config, steps, shape)
 
     # ------------------------------------------------------------------ encoders
     def encode_text(self, prompts: list[str], ref: torch.Tensor | None = None):

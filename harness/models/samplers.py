@@ -17,15 +17,19 @@ def timesteps(steps: int, shift: float = 1.0) -> torch.Tensor:
 
 
 def euler_sample(model, text, steps: int, noise: torch.Tensor, ref: torch.Tensor | None = None,
-                 cfg_scale: float = 1.0, shift: float = 1.0, negative: str = "") -> torch.Tensor:
+                 cfg_scale: float = 1.0, shift: float = 1.0, negative: str = "",
+                 sigmas: torch.Tensor | None = None) -> torch.Tensor:
     """Euler ODE from t = 1 (``noise``) to t = 0; returns x0 in model space. NFE = steps
-    (each CFG step is one batched call on the doubled batch)."""
+    (each CFG step is one batched call on the doubled batch). ``sigmas`` (steps + 1 times, 1 to 0) replaces
+    the shifted uniform grid: a real family's own scheduler schedule."""
     b = noise.shape[0]
     if not isinstance(text, tuple) and hasattr(model, "encode_text"):
         text = model.encode_text(list(text))  # encode once, not once per step
     if cfg_scale != 1.0 and isinstance(negative, str) and hasattr(model, "encode_text"):
         negative = model.encode_text([negative] * b)
-    ts = timesteps(steps, shift)
+    ts = timesteps(steps, shift) if sigmas is None else sigmas
+    if len(ts) != steps + 1:
+        raise ValueError(f"sigmas must hold steps + 1 = {steps + 1} times, got {len(ts)}")
     x = noise
     for i in range(steps):
         t, t_next = float(ts[i]), float(ts[i + 1])

@@ -47,10 +47,11 @@ def qwen_edit_family(path, **kw):
                                                   **{"lora_rank": 4, "lora_alpha": 8.0, **kw}))
 
 
-def qwen_edit_pipeline(path, shift_terminal: bool = False):
-    """diffusers' own QwenImageEdit(Plus)Pipeline on a tiny folder. Its Qwen2VLProcessor is built with the class
-    check skipped (the check needs torchvision; reference §3.3 item 3). ``shift_terminal=False`` drops the
-    scheduler's terminal stretch, which the harness samplers do not reproduce (and which breaks 1-step calls)."""
+def qwen_edit_pipeline(path, shift_terminal: bool = True):
+    """diffusers' own QwenImageEdit(Plus)Pipeline on a tiny folder, with the checkpoint's own scheduler (its
+    shift_terminal stretch included; ``False`` drops it, for a 1-step call, which the stretch turns into NaN).
+    Its Qwen2VLProcessor is built with the class check skipped (the check needs torchvision; reference §3.3
+    item 3)."""
     from unittest import mock
 
     from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler

@@ -57,10 +57,11 @@ def test_euler_edit_equals_pipeline_output(family):
     ref = gen.encode_image(src)
     noise = torch.randn_like(ref)
     with torch.no_grad():
-        ours = euler_sample(gen, PROMPTS, 4, noise, ref=ref, shift=gen.time_shift(ref.shape))
+        ours = euler_sample(gen, PROMPTS, 4, noise, ref=ref, sigmas=gen.sigmas(4, ref.shape))
         theirs = _pipeline_latents(family, src, noise, 4)
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
-    assert gen.time_shift(ref.shape) == pytest.approx(2.718281828 ** 0.4594, rel=1e-3)  # mu at 16 tokens (ref §1.3)
+    s = 2.718281828 ** 0.4594  # exp(mu) at 16 tokens (ref §1.3), in the SD3 form s t / (1 + (s - 1) t)
+    assert float(gen.sigmas(4, ref.shape)[1]) == pytest.approx(s * 0.75 / (1 + (s - 1) * 0.75), rel=1e-3)
 
 
 def test_teacher_is_base_with_adapters_off_and_aux_starts_equal(family):
@@ -144,7 +145,7 @@ def test_exported_lora_loads_into_the_pipeline_and_matches(family, tmp_path, kon
     assert (with_lora - plain).abs().max() > 1e-3
     with torch.no_grad():
         ref = gen.encode_image(src)
-        ours = euler_sample(gen, PROMPTS[:1], 3, noise, ref=ref, shift=gen.time_shift(ref.shape))
+        ours = euler_sample(gen, PROMPTS[:1], 3, noise, ref=ref, sigmas=gen.sigmas(3, ref.shape))
     torch.testing.assert_close(pipe._unpack_latents(with_lora, 64, 64, 8), ours, atol=1e-4, rtol=1e-4)
     # init_from chains read the export back into a fresh gen adapter
     loaded = family.load_editor(tmp_path / "lora")

@@ -59,7 +59,8 @@ def _perturb(family, adapter, scale=0.5, seed=1):
                 p.copy_(torch.randn(p.shape, generator=g) * scale)
 
 
-def test_prompt_encoding_and_velocity_equal_the_pipeline(family, pipe):
+def test_prompt_encoding_and_velocity_equal_the_pipeline(family, qwen_edit_dir):
+    pipe = qwen_edit_pipeline(qwen_edit_dir, shift_terminal=False)  # one step at sigma = 1: the velocity itself
     from harness.models.qwen_prompt import DROP_IDX, TEMPLATES
 
     assert pipe.prompt_template_encode == TEMPLATES["edit"]
@@ -92,7 +93,7 @@ def test_euler_edit_equals_pipeline_output(family, pipe):
     ref = gen.encode_image(src)
     noise = torch.randn(ref.shape, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        ours = euler_sample(gen, PROMPTS, 3, noise, ref=ref, shift=gen.time_shift(ref.shape))
+        ours = euler_sample(gen, PROMPTS, 3, noise, ref=ref, sigmas=gen.sigmas(3, ref.shape))
         theirs = _pipeline_latents(pipe, pil, noise, 3)
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
 
@@ -154,7 +155,7 @@ def test_exported_lora_loads_into_the_pipeline_and_matches(family, tmp_path, qwe
     assert (with_lora - plain).abs().max() > 1e-3
     with torch.no_grad():
         ref = gen.encode_image(src)
-        ours = euler_sample(gen, PROMPTS[:1], 2, noise, ref=ref, shift=gen.time_shift(ref.shape))
+        ours = euler_sample(gen, PROMPTS[:1], 2, noise, ref=ref, sigmas=gen.sigmas(2, ref.shape))
     torch.testing.assert_close(with_lora, ours, atol=1e-4, rtol=1e-4)
     loaded = family.load_editor(tmp_path / "lora")
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in gen.state_dict().items())
@@ -167,7 +168,7 @@ def test_2511_zero_cond_t_survives_and_matches_the_plus_pipeline(tmp_path, monke
     root = build_tiny_qwen_image_edit(tmp_path / "q2511", variant="2511", seed=1)
     family = qwen_edit_family(root)
     assert family.variant == "plus" and family.transformer.config.zero_cond_t
-    pipe = qwen_edit_pipeline(root)
+    pipe = qwen_edit_pipeline(root, shift_terminal=False)  # one step at sigma = 1 below
     assert type(pipe).__name__ == "QwenImageEditPlusPipeline"
     assert qwen_prompt.TEMPLATES["plus"] == pipe.prompt_template_encode.format("Picture 1: " + qwen_prompt.VISION + "{}")
     monkeypatch.setattr(qwen_prompt, "condition_size", lambda h, w, variant: (h, w))  # pinned like the pipeline's

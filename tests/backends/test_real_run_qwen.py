@@ -30,7 +30,7 @@ def test_three_methods_on_qwen_image_edit_with_a_qwen_judge(tmp_path, qwen_edit_
     train = {e["method"]: e for e in events if e.get("event") == "train"}
     assert {"loss_vlm", "loss_dmd", "loss_aux"} <= set(train["npedit"]) and "loss_fm" in train["supervised"]
 
-    pipe = qwen_edit_pipeline(qwen_edit_dir, shift_terminal=True)  # the checkpoint's own scheduler
+    pipe = qwen_edit_pipeline(qwen_edit_dir)
     image = Image.fromarray((torch.rand(64, 64, 3, generator=torch.Generator().manual_seed(0)) * 255).byte().numpy())
     kw = dict(image=image, prompt="make the cat red", height=64, width=64, num_inference_steps=2, true_cfg_scale=1.0,
               output_type="latent")
