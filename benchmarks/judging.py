@@ -1,8 +1,8 @@
 """How a benchmark without ground truth (gedit, imgedit) is scored: a judge protocol.
 
 ``<suite>.judge.*`` picks the scorer and the mode. ``mode=auto`` uses the suite's text protocol
-(VIEScore for gedit, ImgEdit 1-5 for imgedit) when the scorer generates text (``hf``, or a
-plugin that is a ``TextJudge``), and the P(Yes) protocol otherwise: the embedded tiny judge cannot
+(VIEScore for gedit, ImgEdit 1-5 for imgedit) when the scorer generates text (``hf``, ``qwen2_5_vl``,
+``llava_onevision``, ``internvl``: a scorer with ``generates_text``, or a plugin that is a ``TextJudge``), and the P(Yes) protocol otherwise: the embedded tiny judge cannot
 generate text, so its rows say ``protocol=pyes`` and its metrics are named ``pyes_*``.
 The protocols live in ``benchmarks.judges``; this module only wires a suite to them.
 """
@@ -60,7 +60,7 @@ def build_judge(suite: Any, text_protocol: str) -> tuple[Any, Any, str]:
 
     jc, ctx = suite.cfg.judge, suite.ctx
     scorer = build_scorer(jc.scorer, ctx)
-    can_talk = _is_text_judge(scorer) or jc.scorer == "hf"
+    can_talk = _is_text_judge(scorer) or jc.scorer == "hf" or getattr(scorer, "generates_text", False)
     mode = jc.mode if jc.mode != "auto" else ("text" if can_talk else "pyes")
     if mode == "pyes":
         if not hasattr(scorer, "reward"):
@@ -69,7 +69,7 @@ def build_judge(suite: Any, text_protocol: str) -> tuple[Any, Any, str]:
         return protocols.PyesProtocol(sc_questions=GENERIC_SC), scorer, mode
     if not can_talk:
         raise ConfigError(f"{suite.name}.judge.scorer={jc.scorer} cannot generate text; use {suite.name}.judge.mode=pyes")
-    judge = scorer if _is_text_judge(scorer) else _hf_text_judge(scorer)
+    judge = scorer if _is_text_judge(scorer) else _hf_text_judge(scorer, jc.scorer)
     cache = protocols.JudgeCache(harness_home() / "judge_cache" / f"{text_protocol}.jsonl") if jc.cache else None
     cls = {"viescore": protocols.VIEScoreProtocol, "imgedit": protocols.ImgEditProtocol}[text_protocol]
     proto = cls(template_path=jc.template, decoding=protocols.Decoding(jc.temperature, jc.max_new_tokens),
@@ -77,10 +77,10 @@ def build_judge(suite: Any, text_protocol: str) -> tuple[Any, Any, str]:
     return proto, judge, mode
 
 
-def _hf_text_judge(scorer: Any) -> Any:
+def _hf_text_judge(scorer: Any, name: str) -> Any:
     from benchmarks.judges.hf_text_judge import HFTextJudge
 
-    return HFTextJudge(scorer)
+    return HFTextJudge(scorer, name=name)
 
 
 def judge(suite: Any, text_protocol: str, samples: Sequence, outputs: torch.Tensor) -> pd.DataFrame:

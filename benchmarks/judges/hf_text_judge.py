@@ -1,5 +1,7 @@
-"""TextJudge adapter for local Hugging Face VLMs that generate (LLaVA, Qwen2-VL), loaded the same
-way as the Yes/No scorer (scorer.HFVLMScorer: no downloads, the checkpoint's own tokenizer)."""
+"""TextJudge adapter for local Hugging Face VLMs that generate: scorer ``hf`` (LLaVA, Qwen2-VL) and the
+judges ``qwen2_5_vl``, ``llava_onevision``, ``internvl``. The prompt goes through the scorer's own chat layout
+and preprocessing (``Scorer.generation_inputs``), so the text judge sees what the Yes/No scorer sees; the
+model is the scorer's (no second copy, no downloads, the checkpoint's own tokenizer)."""
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from harness.scorers.scorer import HFVLMScorer
+from harness.scorers.scorer import HFVLMScorer, Scorer
+
 from .text_judge import TextJudge
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
@@ -25,8 +28,9 @@ def _file_fingerprint(path: Path, h) -> None:
             h.update(f.read(_CHUNK))
 
 
-def hf_judge_id(scorer: HFVLMScorer) -> str:
-    """`hf:<folder name>:<model_type>:<fingerprint>`; an in-memory model hashes its parameters."""
+def hf_judge_id(scorer: Scorer, name: str = "hf") -> str:
+    """`<scorer name>:<folder name>:<model_type>:<fingerprint>`; an in-memory model hashes its parameters.
+    The scorer name is part of it: ``hf`` and ``qwen2_5_vl`` wrap one checkpoint in different chat layouts."""
     h = hashlib.sha256()
     path = Path(str(scorer.path))
     if path.is_dir():
@@ -35,26 +39,28 @@ def hf_judge_id(scorer: HFVLMScorer) -> str:
                 h.update(f.read_bytes())
             elif f.suffix in _WEIGHT_SUFFIXES:
                 _file_fingerprint(f, h)
-        name = path.name
+        folder = path.name
     else:
         for k, v in scorer.model.state_dict().items():
             h.update(k.encode())
             h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-        name = "in-memory"
-    return f"hf:{name}:{scorer.model.config.model_type}:{h.hexdigest()[:16]}"
+        folder = "in-memory"
+    return f"{name}:{folder}:{scorer.model.config.model_type}:{h.hexdigest()[:16]}"
 
 
 class HFTextJudge(TextJudge):
-    """`HFTextJudge(path_or_scorer)`. One sample per call (no padding, so no batch effects)."""
+    """`HFTextJudge(path_or_scorer, name=scorer name)`. One sample per call (no padding, so no batch effects)."""
 
     deterministic = True  # greedy decoding of a local model repeats itself
 
-    def __init__(self, scorer: HFVLMScorer | str | Path, device: str = "cpu", judge_id: str | None = None,
-                 trust_remote_code: bool = False):
-        if not isinstance(scorer, HFVLMScorer):
+    def __init__(self, scorer: Scorer | str | Path, device: str = "cpu", judge_id: str | None = None,
+                 trust_remote_code: bool = False, name: str = "hf"):
+        if not isinstance(scorer, Scorer):
             scorer = HFVLMScorer(str(scorer), device=device, trust_remote_code=trust_remote_code)
+        if not hasattr(scorer, "model") or not hasattr(scorer, "model_inputs"):
+            raise TypeError(f"scorer {name!r} ({type(scorer).__name__}) has no local model to generate text with")
         self.scorer = scorer
-        self.judge_id = judge_id or hf_judge_id(scorer)
+        self.judge_id = judge_id or hf_judge_id(scorer, name)
 
     @torch.no_grad()
     def generate(self, images: list[torch.Tensor], prompt: str, temperature: float, max_new_tokens: int,
@@ -66,8 +72,7 @@ class HFTextJudge(TextJudge):
             raise ValueError(f"images must share one size for this judge, got {sorted(sizes)}; "
                              "resize them first (the protocols resize the edit to the source size)")
         sc = self.scorer
-        inputs = sc.model_inputs([img.detach()[None] for img in images], [prompt])
-        inputs.pop("position_ids", None)  # a batch of one has no padding; generate builds its own
+        inputs = sc.generation_inputs(images, prompt)
         n_prompt = inputs["input_ids"].shape[1]
         kw = {"max_new_tokens": int(max_new_tokens), "do_sample": temperature > 0}
         pad = sc.tokenizer.pad_token_id if sc.tokenizer.pad_token_id is not None else sc.tokenizer.eos_token_id

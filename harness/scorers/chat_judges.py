@@ -10,6 +10,8 @@ after the prompt, and the model is frozen.
   processor's ``batch_num_images > 1`` path: pad to square with the mean colour, resize to the vision size
   (384^2), normalise; one view per image, ``(S/p)^2`` tokens + 1 ``image_newline`` each. The single-image
   anyres path (tiles) is not reproduced: one-image prompts are refused.
+- Text generation (VIEScore / ImgEdit judges) uses the same layout and preprocessing; LLaVA-OneVision's
+  one-image query (VIEScore's PQ) takes the processor's anyres path there, since no gradient is needed.
 - InternVL (``InternVLForConditionalGeneration``, the ``-hf`` layout; ``GotOcr2ImageProcessor``): one 448^2
   tile per image (``crop_to_patches`` off), ImageNet normalisation, ``<img><IMG_CONTEXT>xN</img>`` with
   N = (S/p)^2 * downsample_ratio^2, npedit's "Image-k: " layout.
@@ -20,11 +22,9 @@ measured tolerance where they are resized (PIL vs torch bicubic).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from harness.scorers.qwen2_5_vl import answer_token_id, torch_dtype
+from harness.scorers.qwen2_5_vl import PathJudge, answer_token_id
 from harness.scorers.scorer import Scorer, as_slots, torch_resize
 
 
@@ -34,28 +34,18 @@ def _size(ip) -> tuple[int, int]:
     return (int(get("height")), int(get("width"))) if get("height") else (int(get("shortest_edge")),) * 2
 
 
-class ChatJudge(Scorer):
+class ChatJudge(PathJudge, Scorer):
     """Frozen HF-native VLM; subclasses give ``model_types``, ``_pixels`` and ``_image_block``."""
 
-    model_types: tuple[str, ...] = ()
-
-    @classmethod
-    def from_context(cls, ctx: Any) -> ChatJudge:
-        sc = ctx.cfg.run.scorer
-        if not sc.path:
-            raise ValueError(f"scorer {cls.__name__} needs scorer.path=DIR (a local {cls.model_types[0]} folder)")
-        return cls(sc.path, device=str(ctx.device), dtype=torch_dtype(sc.dtype),
-                   gradient_checkpointing=sc.gradient_checkpointing)
+    generates_text = True  # a VIEScore / ImgEdit text judge too (benchmarks/judges/hf_text_judge.py)
 
     def __init__(self, path: str, device: str = "cpu", dtype: torch.dtype | None = None,
                  gradient_checkpointing: bool = False):
-        from transformers import AutoConfig, AutoModelForImageTextToText, AutoTokenizer
+        from transformers import AutoModelForImageTextToText, AutoTokenizer
 
-        model_type = AutoConfig.from_pretrained(str(path)).model_type
-        if model_type not in self.model_types:
-            raise ValueError(f"scorer.path={path}: model_type {model_type!r}; {type(self).__name__} reads "
-                             f"{', '.join(self.model_types)} checkpoints")
+        self.check_model_type(path)
         kw = {"dtype": dtype} if dtype is not None else {}
+        self.path = str(path)
         self.device = torch.device(device)
         self.model = AutoModelForImageTextToText.from_pretrained(str(path), use_safetensors=True, **kw)
         self.model.requires_grad_(False).eval().to(self.device)
@@ -146,6 +136,21 @@ class LlavaOnevisionScorer(ChatJudge):
         sizes = torch.tensor([[s, s]] * (b * k), device=self.device)
         return {"pixel_values": pv.unsqueeze(1), "image_sizes": sizes,
                 "batch_num_images": torch.tensor([k] * b, device=self.device)}, n + 1  # + image_newline
+
+    @torch.no_grad()
+    def generation_inputs(self, images, prompt):
+        if len(images) != 1:
+            return super().generation_inputs(images, prompt)
+        # One image (VIEScore's PQ query), text only, so no gradient is needed: the PIL processor's own anyres
+        # path (base view + tiles of the 8-bit image); the image token count is the model's packed feature length.
+        arr = (images[0].detach().float().clamp(0, 1).permute(1, 2, 0) * 255).round().byte().cpu().numpy()
+        pix = self.image_processor(images=[arr], return_tensors="pt")
+        pv = torch.as_tensor(pix["pixel_values"]).to(self.device, self.model.dtype)
+        sizes = torch.as_tensor(pix["image_sizes"]).to(self.device)
+        feats = self.model.get_image_features(pixel_values=pv, image_sizes=sizes).pooler_output  # one per image
+        n_tok = sum(int(f.shape[0]) for f in feats)
+        ids = torch.tensor([self._ids(prompt, 1, n_tok)], device=self.device)
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "pixel_values": pv, "image_sizes": sizes}
 
     def _image_block(self, i, n_tok):
         return "<image>" * n_tok + "\n"

@@ -36,25 +36,35 @@ def answer_token_id(tokenizer: Any, prompt: str, word: str) -> int:
     return int(full[i])
 
 
-class Qwen25VLScorer(HFVLMScorer):
-    model_types = ("qwen2_5_vl",)
+class PathJudge:
+    """``from_context`` for a judge read from ``scorer.path``, and the check that the folder is its family."""
+
+    model_types: tuple[str, ...] = ()
 
     @classmethod
-    def from_context(cls, ctx: Any) -> Qwen25VLScorer:
+    def from_context(cls, ctx: Any):
         sc = ctx.cfg.run.scorer
         if not sc.path:
-            raise ValueError(f"scorer {cls.__name__} needs scorer.path=DIR (a local Qwen2.5-VL-Instruct folder)")
+            raise ValueError(f"scorer {cls.__name__} needs scorer.path=DIR (a local {cls.model_types[0]} folder)")
         return cls(sc.path, device=str(ctx.device), dtype=torch_dtype(sc.dtype),
                    gradient_checkpointing=sc.gradient_checkpointing)
 
-    def __init__(self, path: str, device: str = "cpu", dtype: torch.dtype | None = None,
-                 gradient_checkpointing: bool = False):
+    def check_model_type(self, path: str) -> None:
         from transformers import AutoConfig
 
         model_type = AutoConfig.from_pretrained(str(path)).model_type
         if model_type not in self.model_types:
             raise ValueError(f"scorer.path={path}: model_type {model_type!r}; {type(self).__name__} reads "
                              f"{', '.join(self.model_types)} checkpoints")
+
+
+class Qwen25VLScorer(PathJudge, HFVLMScorer):
+    model_types = ("qwen2_5_vl",)
+    generates_text = True  # a VIEScore / ImgEdit text judge too (benchmarks/judges/hf_text_judge.py)
+
+    def __init__(self, path: str, device: str = "cpu", dtype: torch.dtype | None = None,
+                 gradient_checkpointing: bool = False):
+        self.check_model_type(path)
         super().__init__(str(path), device=device, trust_remote_code=False, dtype=dtype)
         if gradient_checkpointing:  # the gradient still reaches the pixels through a frozen checkpointed model
             self.model.gradient_checkpointing_enable()

@@ -141,6 +141,15 @@ class Scorer:
         """[B, V] logits over the whole vocabulary at the first answer position (optional)."""
         raise NotImplementedError(f"{type(self).__name__} does not expose full-vocabulary logits")
 
+    generates_text = False  # True: `model.generate` on `generation_inputs` (a VIEScore / ImgEdit text judge)
+
+    def generation_inputs(self, images: Sequence[torch.Tensor], prompt: str) -> dict:
+        """``model.generate`` inputs for one prompt about ``images`` ([3, H, W] each, in prompt order): the
+        scorer's own chat layout and preprocessing, a batch of one (no padding, so generate builds positions)."""
+        inputs = self.model_inputs([img.detach()[None] for img in images], [prompt])
+        inputs.pop("position_ids", None)
+        return inputs
+
     @torch.no_grad()
     def reward(self, images: ImagesArg, questions: Sequence[str]) -> torch.Tensor:
         """P(Yes) from the softmax over the two logits, no gradient: [B]."""
